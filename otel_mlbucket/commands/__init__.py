@@ -1,0 +1,1 @@
+"""Subcommands of the `otel-mlbucket` command line, one module each."""

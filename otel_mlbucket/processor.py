@@ -1,0 +1,280 @@
+"""The bucketing `LogRecordProcessor`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
+from opentelemetry.sdk.resources import Resource
+
+from otel_mlbucket._spec import BucketSpec
+from otel_mlbucket._stats import StatsSnapshot
+
+_logger = logging.getLogger(__name__)
+
+SPEC_ENV = "OTEL_MLBUCKET_SPEC"
+_MAX_RESOURCES = 4096
+_MAX_MEMO = 65536
+_MAX_MEMO_KEY_CHARS = 1024
+_WARNING_INTERVAL_SECONDS = 60.0
+
+
+class _Quiet(threading.local):
+    """Marks threads inside `on_emit`; the setup's log handler drops their records."""
+
+    active = False
+
+
+QUIET = _Quiet()
+
+
+class BucketingProcessor(LogRecordProcessor):
+    """Adds bucket attributes from one bucket spec to every log record.
+
+    Register it on the LoggerProvider before any batch or simple processor: those take
+    their copy of the record in their own `on_emit`, so changes made after them never
+    reach their exporter.
+
+    Per record it evaluates the dimensions that travel (placement "record" or
+    "resource") and those they read; dimensions with placement "store" are left for
+    the store to derive. Record outputs are written as `<prefix>.<output>` attributes.
+    Resource outputs replace the record's resource with a cached copy of it that also
+    carries them, one cached resource per combination, so that the OTLP exporter sends
+    one resource group per bucket.
+
+    Attribute limits: bucket attributes never evict the record's own attributes and
+    are never truncated. When the SDK's attribute count limit leaves room for only
+    some of them, the first ones in spec order are written and the rest are counted
+    in `stats().attributes_skipped`. Bucket values are short validated strings, so
+    they bypass the SDK's value length limit.
+
+    Contract: `on_emit` never raises. A record whose bucketing fails travels on
+    unchanged and is counted in `stats().records_failed`. The processor starts no
+    threads and holds no locks across calls, so it keeps working in a forked child.
+    Its own warnings go to the `otel_mlbucket.processor` logger, rate-limited to one
+    per minute per kind; while `on_emit` runs, the handler installed by
+    `otel_mlbucket.configure` drops anything logged on that thread, so the processor
+    never feeds back into the pipeline it sits in.
+
+    Args:
+        spec: The bucket spec. Defaults to the file named by OTEL_MLBUCKET_SPEC, or
+            the shipped default spec.
+        placements: Overrides of dimension placement, for example
+            {"latency": "record"} to send the latency range on every record.
+        feature_schema: Feature name to "categorical" or "numerical", merged into
+            the feature_type dimension's schema.
+    """
+
+    def __init__(
+        self,
+        spec: BucketSpec | None = None,
+        *,
+        placements: Mapping[str, str] | None = None,
+        feature_schema: Mapping[str, str] | None = None,
+    ):
+        spec = spec if spec is not None else _spec_from_environment()
+        if feature_schema:
+            spec = spec.with_feature_schema(feature_schema)
+        if placements:
+            spec = spec.with_placements(placements)
+
+        self.spec = spec
+        self._stats = spec.stats
+        needed = _needed_dimensions(spec)
+        self._direct = tuple(d.compute for d in needed if d.direct)
+        self._direct_outputs = tuple(o for d in needed if d.direct for o in d.outputs)
+        self._memoized = tuple(d.compute for d in needed if not d.direct)
+        self._key_sources = tuple(
+            dict.fromkeys(s for d in needed if not d.direct for s in d.key_sources())
+        )
+        self._memo: dict[tuple[Any, ...], tuple[dict[str, str], tuple[str, ...]]] = {}
+        self._record_attributes = tuple(
+            (output, spec.attribute_name(output)) for output in spec.outputs("record")
+        )
+        self._resource_attributes = tuple(
+            (output, spec.attribute_name(output)) for output in spec.outputs("resource")
+        )
+        self._resources: dict[tuple[int, tuple[str, ...]], tuple[Resource, Resource]] = {}
+        self._warned_at: dict[str, float] = {}
+
+    def on_emit(self, log_record: ReadWriteLogRecord) -> None:
+        """Add bucket attributes to one record. Never raises."""
+        if QUIET.active:
+            return
+
+        QUIET.active = True
+        try:
+            self._bucket(log_record)
+        except Exception as exc:  # noqa: BLE001 - on_emit must never raise
+            self._stats.count_failed()
+            self._warn("failed", "Bucketing a log record failed; the record travels on unbucketed: %r", exc)
+        else:
+            self._stats.count_bucketed()
+        finally:
+            QUIET.active = False
+
+    def _bucket(self, log_record: ReadWriteLogRecord) -> None:
+        record = log_record.log_record
+        attributes = record.attributes
+        values = attributes._dict if attributes.__class__ is BoundedAttributes else attributes
+        if values is None:
+            values = {}
+
+        buckets: dict[str, str] = {}
+        for compute in self._direct:
+            compute(values, record, buckets)
+
+        key = (
+            tuple(map(values.get, self._key_sources)),
+            record.severity_number,
+            record.event_name,
+            tuple(map(buckets.__getitem__, self._direct_outputs)),
+        )
+        try:
+            entry = self._memo.get(key)
+        except TypeError:  # an unhashable attribute value, such as a dict
+            key, entry = None, None
+        if entry is None:
+            entry = self._evaluate(values, record, buckets, key)
+
+        record_attributes, resource_values = entry
+        if record_attributes:
+            self._write_attributes(record, attributes, record_attributes)
+        if resource_values:
+            log_record.resource = self._resource_for(log_record.resource, resource_values)
+
+    def _evaluate(
+        self,
+        values: Mapping[str, Any],
+        record: Any,
+        buckets: dict[str, str],
+        key: tuple[Any, ...] | None,
+    ) -> tuple[dict[str, str], tuple[str, ...]]:
+        events = self._stats.events
+        for compute in self._memoized:
+            compute(values, record, buckets)
+
+        entry = (
+            {name: buckets[output] for output, name in self._record_attributes},
+            tuple(buckets[output] for output, _ in self._resource_attributes),
+        )
+        # Results that counted an unbucketable or overflowed value are not memoized,
+        # so that every occurrence is counted. Keys with long strings are not kept.
+        if key is not None and events == self._stats.events and _small(key[0]):
+            if len(self._memo) >= _MAX_MEMO:
+                self._memo.clear()
+            self._memo[key] = entry
+
+        return entry
+
+    def _write_attributes(self, record: Any, attributes: Any, new: dict[str, str]) -> None:
+        if attributes.__class__ is not BoundedAttributes:
+            self._write_plain(record, attributes, new)
+            return
+
+        # BoundedAttributes.__setitem__ costs about 0.5 us a key (lock, value cleaning,
+        # limit check). Bucket values are clean strings, so a dict update under the
+        # same lock keeps the count limit and is several times cheaper. The internal
+        # names (_dict, _lock, maxlen) are pinned by tests.
+        store = attributes._dict
+        maxlen = attributes.maxlen
+        with attributes._lock:
+            if maxlen is None or len(store) + len(new) <= maxlen:
+                store.update(new)
+                return
+            self._write_limited(store, maxlen, new)
+
+    def _write_limited(self, store: dict[str, Any], maxlen: int, new: dict[str, str]) -> None:
+        skipped = 0
+        for name, value in new.items():
+            if name in store or len(store) < maxlen:
+                store[name] = value
+            else:
+                skipped += 1
+
+        if skipped:
+            self._stats.count_skipped(skipped)
+            self._warn(
+                "limit",
+                "%d bucket attributes were not written because the record reached the attribute count limit of %d; raise OTEL_ATTRIBUTE_COUNT_LIMIT or move dimensions to the resource",
+                skipped,
+                maxlen,
+            )
+
+    def _write_plain(self, record: Any, attributes: Any, new: dict[str, str]) -> None:
+        if attributes is None:
+            record.attributes = new
+        elif isinstance(attributes, dict):
+            attributes.update(new)
+        else:
+            record.attributes = {**attributes, **new}
+
+    def _resource_for(self, base: Resource | None, bucket_values: tuple[str, ...]) -> Resource:
+        if base is None:
+            base = Resource.get_empty()
+
+        key = (id(base), bucket_values)
+        cached = self._resources.get(key)
+        if cached is not None and cached[0] is base:
+            return cached[1]
+
+        merged = dict(base.attributes)
+        for (_, name), value in zip(self._resource_attributes, bucket_values):
+            merged[name] = value
+        resource = Resource(merged, base.schema_url)
+        if len(self._resources) >= _MAX_RESOURCES:
+            self._resources.clear()
+        self._resources[key] = (base, resource)
+        return resource
+
+    def _warn(self, kind: str, message: str, *args: Any) -> None:
+        now = time.monotonic()
+        last = self._warned_at.get(kind)
+        if last is not None and now - last < _WARNING_INTERVAL_SECONDS:
+            return
+
+        self._warned_at[kind] = now
+        _logger.warning(message, *args)
+
+    def stats(self) -> StatsSnapshot:
+        """Return the counts of bucketed records, unbucketable and overflowed values."""
+        return self._stats.snapshot()
+
+    def shutdown(self) -> None:
+        """Do nothing; the processor holds no resources."""
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Return True; the processor buffers nothing."""
+        return True
+
+
+def _spec_from_environment() -> BucketSpec:
+    path = os.environ.get(SPEC_ENV)
+    return BucketSpec.from_file(path) if path else BucketSpec.default()
+
+
+def _needed_dimensions(spec: BucketSpec) -> list[Any]:
+    """Return the dimensions that travel and those they read, in evaluation order."""
+    needed = {d.name for d in spec.dimensions if d.placement != "store"}
+    for dimension in reversed(spec.dimensions):
+        if dimension.name in needed:
+            needed.update(spec.dimension_of(output).name for output in dimension.depends_on)
+
+    return [d for d in spec.dimensions if d.name in needed]
+
+
+def _small(raw_values: tuple[Any, ...]) -> bool:
+    total = 0
+    for value in raw_values:
+        if value.__class__ is str:
+            total += len(value)
+        elif value is not None and value.__class__ not in (int, float, bool):
+            return False
+
+    return total <= _MAX_MEMO_KEY_CHARS

@@ -1,0 +1,291 @@
+"""One-call setup of OpenTelemetry logging with bucketing."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry._logs import set_logger_provider
+from opentelemetry.instrumentation.logging.handler import LoggingHandler
+from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor
+from opentelemetry.sdk._logs.export import LogRecordExporter
+from opentelemetry.sdk.resources import Resource
+
+from otel_mlbucket._export import CountingBatchLogRecordProcessor, SafeLogRecordExporter
+from otel_mlbucket._spec import BucketSpec
+from otel_mlbucket.processor import QUIET, BucketingProcessor
+
+_logger = logging.getLogger(__name__)
+
+PROTOCOLS = ("grpc", "http/protobuf")
+_OWN_LOGGERS = ("otel_mlbucket", "opentelemetry")
+
+
+class BucketingLoggingHandler(LoggingHandler):
+    """The OpenTelemetry logging handler, minus records that would feed back.
+
+    Drops records of the `otel_mlbucket` and `opentelemetry` loggers and anything
+    logged while a bucketing processor runs on the same thread, so that neither this
+    package nor the SDK logs into the pipeline they are part of.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+        if QUIET.active or record.name.startswith(_OWN_LOGGERS):
+            return False
+
+        return bool(super().filter(record))
+
+
+@dataclass
+class BucketedLogging:
+    """What `configure` built. Call `shutdown()` to flush and stop exporting.
+
+    Attributes:
+        logger_provider: The LoggerProvider with the processors in order.
+        processor: The bucketing processor (registered first).
+        handler: The stdlib logging handler, or None when not attached.
+        batch_processors: The batch processors, one per exporter.
+        exporters: The exporters, each wrapped in SafeLogRecordExporter.
+        store: The embedded Parquet store exporter, or None.
+    """
+
+    logger_provider: LoggerProvider
+    processor: BucketingProcessor
+    handler: logging.Handler | None
+    batch_processors: list[CountingBatchLogRecordProcessor] = field(default_factory=list)
+    exporters: list[SafeLogRecordExporter] = field(default_factory=list)
+    store: Any = None
+    _attached_to: logging.Logger | None = None
+
+    def stats(self) -> dict[str, Any]:
+        """Return bucketing counts and the records each batch queue dropped."""
+        snapshot = self.processor.stats()
+        return {
+            "records_bucketed": snapshot.records_bucketed,
+            "records_failed": snapshot.records_failed,
+            "unbucketable": snapshot.unbucketable,
+            "overflowed": snapshot.overflowed,
+            "attributes_skipped": snapshot.attributes_skipped,
+            "queue_dropped": sum(p.dropped() for p in self.batch_processors),
+            "export_repaired": sum(e.records_repaired for e in self.exporters),
+            "export_dropped": sum(e.records_dropped for e in self.exporters),
+        }
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Export everything queued so far."""
+        return bool(self.logger_provider.force_flush(timeout_millis))
+
+    def shutdown(self) -> None:
+        """Detach the handler, flush every queue and shut the exporters down."""
+        if self.handler is not None and self._attached_to is not None:
+            self._attached_to.removeHandler(self.handler)
+        self.logger_provider.shutdown()
+
+
+def configure(
+    service_name: str | None = None,
+    *,
+    resource: Resource | None = None,
+    spec: BucketSpec | None = None,
+    placements: Mapping[str, str] | None = None,
+    feature_schema: Mapping[str, str] | None = None,
+    otlp: bool | None = None,
+    protocol: str | None = None,
+    store_path: str | os.PathLike[str] | None = None,
+    store_options: Mapping[str, Any] | None = None,
+    exporters: list[LogRecordExporter] | None = None,
+    max_queue_size: int | None = None,
+    schedule_delay_millis: float | None = None,
+    attach_to: logging.Logger | str | None = "",
+    level: int = logging.INFO,
+    set_global: bool = True,
+) -> BucketedLogging:
+    """Build a LoggerProvider that buckets every record and exports it.
+
+    The bucketing processor is registered before every batch processor, because a
+    batch processor copies the record in its own `on_emit`. Each exporter gets its
+    own counting batch processor.
+
+    Args:
+        service_name: The service.name resource attribute. Defaults to
+            OTEL_SERVICE_NAME, then the SDK default.
+        resource: Extra resource attributes, merged over the SDK's default resource.
+        spec: The bucket spec; defaults to OTEL_MLBUCKET_SPEC or the shipped spec.
+        placements: Dimension placement overrides, see `BucketingProcessor`.
+        feature_schema: Feature name to "categorical" or "numerical".
+        otlp: Export over OTLP. None means export when OTEL_EXPORTER_OTLP_ENDPOINT or
+            OTEL_EXPORTER_OTLP_LOGS_ENDPOINT is set. The exporter reads every other
+            standard OTEL_EXPORTER_OTLP_* variable itself.
+        protocol: "grpc" or "http/protobuf". Defaults to
+            OTEL_EXPORTER_OTLP_LOGS_PROTOCOL, then OTEL_EXPORTER_OTLP_PROTOCOL, then
+            "http/protobuf" (the OpenTelemetry specification's default).
+        store_path: Directory of an embedded Parquet store to write, or None.
+        store_options: Keyword arguments for `ParquetLogExporter`.
+        exporters: More exporters, each batched.
+        max_queue_size: Records each batch queue holds before it drops and counts.
+            Defaults to OTEL_BLRP_MAX_QUEUE_SIZE, then 65536.
+        schedule_delay_millis: Delay between batch exports in ms; the SDK default
+            (OTEL_BLRP_SCHEDULE_DELAY, 1000) when None.
+        attach_to: The stdlib logger (or its name) that gets the handler; "" is the
+            root logger and None attaches no handler.
+        level: The handler's level.
+        set_global: Make the provider the global LoggerProvider.
+
+    Returns:
+        The provider, processor, handler and exporters, with `stats()` and
+        `shutdown()`.
+
+    Raises:
+        ValueError: protocol is not one of "grpc" or "http/protobuf".
+    """
+    provider = LoggerProvider(resource=_resource_of(service_name, resource))
+    processor = BucketingProcessor(spec, placements=placements, feature_schema=feature_schema)
+    provider.add_log_record_processor(processor)
+    built = BucketedLogging(logger_provider=provider, processor=processor, handler=None)
+
+    chosen = list(exporters or [])
+    if _wants_otlp(otlp):
+        chosen.append(otlp_exporter(protocol))
+    if store_path is not None:
+        from otel_mlbucket.store import ParquetLogExporter
+
+        built.store = ParquetLogExporter(store_path, spec=processor.spec, **dict(store_options or {}))
+        chosen.append(built.store)
+
+    for exporter in chosen:
+        _add_batched(built, exporter, max_queue_size, schedule_delay_millis)
+
+    if set_global:
+        set_logger_provider(provider)
+    if attach_to is not None:
+        _attach_handler(built, attach_to, level)
+
+    return built
+
+
+def _resource_of(service_name: str | None, resource: Resource | None) -> Resource:
+    attributes: dict[str, Any] = dict(resource.attributes) if resource is not None else {}
+    if service_name:
+        attributes["service.name"] = service_name
+
+    return Resource.create(attributes)
+
+
+def _wants_otlp(otlp: bool | None) -> bool:
+    if otlp is not None:
+        return otlp
+
+    return bool(
+        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or os.environ.get("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
+    )
+
+
+def otlp_exporter(protocol: str | None = None) -> LogRecordExporter:
+    """Return the SDK's OTLP log exporter for a protocol, configured from the environment.
+
+    Raises:
+        ValueError: The protocol is not "grpc" or "http/protobuf".
+    """
+    chosen = (
+        protocol
+        or os.environ.get("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL")
+        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"
+    )
+    if chosen == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+
+        return OTLPLogExporter()
+    if chosen == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import (
+            OTLPLogExporter as HTTPLogExporter,
+        )
+
+        return HTTPLogExporter()
+
+    raise ValueError(
+        f"Invalid OTLP protocol {chosen!r}: use one of {', '.join(PROTOCOLS)} "
+        "(set the protocol argument or OTEL_EXPORTER_OTLP_LOGS_PROTOCOL)."
+    )
+
+
+def _add_batched(
+    built: BucketedLogging,
+    exporter: LogRecordExporter,
+    max_queue_size: int | None,
+    schedule_delay_millis: float | None,
+) -> None:
+    safe = SafeLogRecordExporter(exporter)
+    queue_size = max_queue_size or _int_from_env("OTEL_BLRP_MAX_QUEUE_SIZE")
+    batch = CountingBatchLogRecordProcessor(
+        safe, max_queue_size=queue_size, schedule_delay_millis=schedule_delay_millis
+    )
+    built.logger_provider.add_log_record_processor(batch)
+    built.exporters.append(safe)
+    built.batch_processors.append(batch)
+
+
+def _int_from_env(name: str) -> int | None:
+    raw = os.environ.get(name)
+    if not raw:
+        return None
+
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"Invalid {name}={raw!r}: it must be a positive integer.") from None
+
+    if value < 1:
+        raise ValueError(f"Invalid {name}={raw!r}: it must be a positive integer.")
+    return value
+
+
+def _attach_handler(built: BucketedLogging, attach_to: logging.Logger | str, level: int) -> None:
+    target = logging.getLogger(attach_to) if isinstance(attach_to, str) else attach_to
+    handler = BucketingLoggingHandler(level=level, logger_provider=built.logger_provider)
+    target.addHandler(handler)
+    if target.level == logging.NOTSET or target.level > level:
+        target.setLevel(level)
+
+    built.handler = handler
+    built._attached_to = target
+
+
+def add_to_provider(
+    provider: LoggerProvider, processor: LogRecordProcessor | None = None
+) -> LogRecordProcessor:
+    """Insert a bucketing processor first into an existing LoggerProvider.
+
+    For providers built by someone else, such as `opentelemetry-instrument`, whose
+    batch processor is already registered: appending would put bucketing after the
+    batch copy, so this puts it in front.
+
+    Args:
+        provider: An SDK LoggerProvider.
+        processor: The processor to insert; a default BucketingProcessor when None.
+
+    Returns:
+        The inserted processor.
+
+    Raises:
+        TypeError: The provider is not an SDK LoggerProvider.
+    """
+    if not isinstance(provider, LoggerProvider):
+        raise TypeError(
+            f"Expected an opentelemetry.sdk._logs.LoggerProvider, got {type(provider).__name__}: "
+            "set OTEL_LOGS_EXPORTER=otlp so that opentelemetry-instrument builds an SDK provider."
+        )
+
+    processor = processor or BucketingProcessor()
+    # NOTE: the SDK has no public way to insert a processor first; this relies on
+    # SynchronousMultiLogRecordProcessor._log_record_processors and its _lock
+    # (opentelemetry-sdk 1.39 to 1.45), pinned by tests/test_setup.py.
+    multi = provider._multi_log_record_processor
+    with multi._lock:
+        multi._log_record_processors = (processor, *multi._log_record_processors)
+
+    return processor
