@@ -39,7 +39,11 @@ _LAZY = {
 if TYPE_CHECKING:
     from otel_mlbucket._spec import BucketSpec, SpecError
     from otel_mlbucket._stats import StatsSnapshot
-    from otel_mlbucket.events import log_prediction, log_prediction_error, log_validation_failure
+    from otel_mlbucket.events import (
+        log_prediction,
+        log_prediction_error,
+        log_validation_failure,
+    )
     from otel_mlbucket.processor import BucketingProcessor
     from otel_mlbucket.setup import BucketedLogging, add_to_provider, configure
 

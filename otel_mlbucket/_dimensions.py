@@ -49,7 +49,9 @@ class Dimension:
     direct = False
     """True when the inputs are continuous, so results are not worth memoizing."""
 
-    def __init__(self, name: str, placement: str, invalid_bucket: str, stats: BucketStats):
+    def __init__(
+        self, name: str, placement: str, invalid_bucket: str, stats: BucketStats
+    ):
         self.name = name
         self.placement = placement
         self.invalid_bucket = invalid_bucket
@@ -85,12 +87,16 @@ class TimeDimension(Dimension):
         "week": lambda moment: "%04d-W%02d" % moment.isocalendar()[:2],
     }
 
-    def __init__(self, name, placement, invalid_bucket, stats, *, granularities, timezone):
+    def __init__(
+        self, name, placement, invalid_bucket, stats, *, granularities, timezone
+    ):
         super().__init__(name, placement, invalid_bucket, stats)
         self.granularities = tuple(granularities)
         self.outputs = self.granularities
         self.timezone = timezone
-        self._zone = dt.timezone.utc if timezone == "UTC" else zoneinfo.ZoneInfo(timezone)
+        self._zone = (
+            dt.timezone.utc if timezone == "UTC" else zoneinfo.ZoneInfo(timezone)
+        )
         self._cache: dict[int, tuple[str, ...]] = {}
 
     def compute(self, attributes, log_record, buckets):
@@ -308,7 +314,9 @@ def drift_of(expected: Any, actual: Any, measure: str, epsilon: float) -> float 
 class SeverityDimension(Dimension):
     """OpenTelemetry severity number mapped to named ranges."""
 
-    def __init__(self, name, placement, invalid_bucket, stats, *, starts, missing_bucket):
+    def __init__(
+        self, name, placement, invalid_bucket, stats, *, starts, missing_bucket
+    ):
         super().__init__(name, placement, invalid_bucket, stats)
         ordered = sorted(starts.items(), key=lambda item: item[1])
         self.labels = tuple(label for label, _ in ordered)
@@ -424,7 +432,15 @@ class ValidationDimension(Dimension):
     OUTCOMES = ("passed", "failed", "not_validated")
 
     def __init__(
-        self, name, placement, invalid_bucket, stats, *, status_source, reason_source, reasons
+        self,
+        name,
+        placement,
+        invalid_bucket,
+        stats,
+        *,
+        status_source,
+        reason_source,
+        reasons,
     ):
         super().__init__(name, placement, invalid_bucket, stats)
         self.status_source = status_source
@@ -554,7 +570,9 @@ def _build_test(operator: str, operand: Any) -> Callable[[Any], bool]:
         return lambda value: value is not None and _as_text(value) in choices
 
     pattern = re.compile(operand)
-    return lambda value: value is not None and pattern.search(_as_text(value)) is not None
+    return lambda value: (
+        value is not None and pattern.search(_as_text(value)) is not None
+    )
 
 
 def _as_text(value: Any) -> str:

@@ -60,8 +60,15 @@ class CountingBatchLogRecordProcessor(BatchLogRecordProcessor):
         **kwargs: Passed to BatchLogRecordProcessor.
     """
 
-    def __init__(self, exporter: LogRecordExporter, max_queue_size: int | None = None, **kwargs: Any):
-        super().__init__(exporter, max_queue_size=max_queue_size or DEFAULT_MAX_QUEUE_SIZE, **kwargs)
+    def __init__(
+        self,
+        exporter: LogRecordExporter,
+        max_queue_size: int | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(
+            exporter, max_queue_size=max_queue_size or DEFAULT_MAX_QUEUE_SIZE, **kwargs
+        )
         self.max_queue_size = max_queue_size or DEFAULT_MAX_QUEUE_SIZE
         self._dropped: dict[str, itertools.count] = {
             "queue_full": itertools.count(),
@@ -132,7 +139,11 @@ class SafeLogRecordExporter(LogRecordExporter):
         try:
             return self.exporter.export(batch)
         except self._ENCODING_ERRORS as exc:
-            _logger.warning("Exporting %d log records failed (%r); repairing them and retrying", len(batch), exc)
+            _logger.warning(
+                "Exporting %d log records failed (%r); repairing them and retrying",
+                len(batch),
+                exc,
+            )
 
         for record in batch:
             if _repair(record.log_record):
@@ -143,7 +154,9 @@ class SafeLogRecordExporter(LogRecordExporter):
         except self._ENCODING_ERRORS:
             return self._export_one_by_one(batch)
 
-    def _export_one_by_one(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+    def _export_one_by_one(
+        self, batch: Sequence[ReadableLogRecord]
+    ) -> LogRecordExportResult:
         result = LogRecordExportResult.SUCCESS
         for record in batch:
             try:
@@ -151,7 +164,10 @@ class SafeLogRecordExporter(LogRecordExporter):
                     result = LogRecordExportResult.FAILURE
             except self._ENCODING_ERRORS as exc:
                 next(self._dropped)
-                _logger.error("Dropped a log record that cannot be encoded even after repair: %r", exc)
+                _logger.error(
+                    "Dropped a log record that cannot be encoded even after repair: %r",
+                    exc,
+                )
 
         return result
 
@@ -172,7 +188,9 @@ def _repair(log_record: Any) -> bool:
     )
     if changed:
         log_record.body = body
-        log_record.attributes = {repair_utf8(key): value for key, value in repaired.items()}
+        log_record.attributes = {
+            repair_utf8(key): value for key, value in repaired.items()
+        }
 
     return changed
 
@@ -191,6 +209,8 @@ def _repair_value(value: Any, depth: int = 0) -> Any:
         same = all(new is old for new, old in zip(items, value))
         return value if same else items
     if depth < 8 and isinstance(value, dict):
-        return {repair_utf8(str(k)): _repair_value(v, depth + 1) for k, v in value.items()}
+        return {
+            repair_utf8(str(k)): _repair_value(v, depth + 1) for k, v in value.items()
+        }
 
     return repair_utf8(repr(value))

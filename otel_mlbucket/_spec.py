@@ -64,10 +64,16 @@ class BucketSpec:
         self.source = copy.deepcopy(dict(mapping))
         self.stats = BucketStats()
         self.attribute_prefix = _prefix_of(self.source)
-        self.invalid_bucket = _bucket_text("invalid_bucket", self.source.get("invalid_bucket", "invalid"))
+        self.invalid_bucket = _bucket_text(
+            "invalid_bucket", self.source.get("invalid_bucket", "invalid")
+        )
         raw_dimensions = self.source.get("dimensions")
         if not isinstance(raw_dimensions, Mapping) or not raw_dimensions:
-            raise _fail("dimensions", raw_dimensions, "it must be a non-empty mapping of name to dimension.")
+            raise _fail(
+                "dimensions",
+                raw_dimensions,
+                "it must be a non-empty mapping of name to dimension.",
+            )
 
         built = {name: self._build(name, raw) for name, raw in raw_dimensions.items()}
         self.dimensions = _evaluation_order(built)
@@ -76,7 +82,11 @@ class BucketSpec:
     @classmethod
     def default(cls) -> BucketSpec:
         """Return the shipped default spec (otel_mlbucket/default_spec.yaml)."""
-        text = resources.files("otel_mlbucket").joinpath("default_spec.yaml").read_text("utf-8")
+        text = (
+            resources.files("otel_mlbucket")
+            .joinpath("default_spec.yaml")
+            .read_text("utf-8")
+        )
         return cls.from_yaml(text, origin="default_spec.yaml")
 
     @classmethod
@@ -98,10 +108,16 @@ class BucketSpec:
         try:
             mapping = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise SpecError(f"Invalid bucket spec: {origin} is not valid YAML ({exc}).") from exc
+            raise SpecError(
+                f"Invalid bucket spec: {origin} is not valid YAML ({exc})."
+            ) from exc
 
         if not isinstance(mapping, Mapping):
-            raise _fail(origin, mapping, "a spec must be a YAML mapping with a 'dimensions' key.")
+            raise _fail(
+                origin,
+                mapping,
+                "a spec must be a YAML mapping with a 'dimensions' key.",
+            )
 
         return cls(mapping)
 
@@ -115,7 +131,11 @@ class BucketSpec:
         mapping = copy.deepcopy(self.source)
         for name, placement in placements.items():
             if name not in mapping["dimensions"]:
-                raise _fail(f"placements.{name}", name, f"no such dimension. Valid choices: {', '.join(mapping['dimensions'])}.")
+                raise _fail(
+                    f"placements.{name}",
+                    name,
+                    f"no such dimension. Valid choices: {', '.join(mapping['dimensions'])}.",
+                )
             mapping["dimensions"][name]["placement"] = placement
 
         return BucketSpec(mapping)
@@ -136,7 +156,10 @@ class BucketSpec:
     def outputs(self, placement: str | None = None) -> tuple[str, ...]:
         """Return the output names, optionally only those of one placement."""
         return tuple(
-            out for d in self.dimensions if placement in (None, d.placement) for out in d.outputs
+            out
+            for d in self.dimensions
+            if placement in (None, d.placement)
+            for out in d.outputs
         )
 
     def dimension_of(self, output: str) -> dims.Dimension:
@@ -162,7 +185,11 @@ class BucketSpec:
     def _build(self, name: Any, raw: Any) -> dims.Dimension:
         key = f"dimensions.{name}"
         if not isinstance(name, str) or not _NAME.match(name):
-            raise _fail(key, name, "a dimension name must match [a-z][a-z0-9_]* (at most 63 characters), because it becomes an attribute name, a label and a partition key.")
+            raise _fail(
+                key,
+                name,
+                "a dimension name must match [a-z][a-z0-9_]* (at most 63 characters), because it becomes an attribute name, a label and a partition key.",
+            )
         if not isinstance(raw, Mapping):
             raise _fail(key, raw, "a dimension must be a mapping with a 'kind'.")
 
@@ -172,7 +199,11 @@ class BucketSpec:
 
         placement = raw.get("placement", "record")
         if placement not in PLACEMENTS:
-            raise _fail(f"{key}.placement", placement, f"it must be one of: {', '.join(PLACEMENTS)}.")
+            raise _fail(
+                f"{key}.placement",
+                placement,
+                f"it must be one of: {', '.join(PLACEMENTS)}.",
+            )
 
         reader = _Reader(key, raw)
         builder = getattr(self, f"_build_{kind}")
@@ -184,15 +215,25 @@ class BucketSpec:
         return (name, placement, self.invalid_bucket, self.stats)
 
     def _build_time(self, name, placement, reader):
-        granularities = reader.choices_list("granularities", GRANULARITIES, default=list(GRANULARITIES))
+        granularities = reader.choices_list(
+            "granularities", GRANULARITIES, default=list(GRANULARITIES)
+        )
         timezone = reader.text("timezone", default="UTC")
         try:
             if timezone != "UTC":
                 zoneinfo.ZoneInfo(timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            raise _fail(f"{reader.key}.timezone", timezone, "it is not an IANA time zone name (for example UTC or Europe/Berlin).") from exc
+            raise _fail(
+                f"{reader.key}.timezone",
+                timezone,
+                "it is not an IANA time zone name (for example UTC or Europe/Berlin).",
+            ) from exc
 
-        return dims.TimeDimension(*self._common(name, placement), granularities=granularities, timezone=timezone)
+        return dims.TimeDimension(
+            *self._common(name, placement),
+            granularities=granularities,
+            timezone=timezone,
+        )
 
     def _build_passthrough(self, name, placement, reader):
         return dims.PassthroughDimension(
@@ -220,7 +261,9 @@ class BucketSpec:
         boundaries, buckets = reader.ranges()
         epsilon = reader.number("epsilon", default=1e-9)
         if epsilon <= 0:
-            raise _fail(f"{reader.key}.epsilon", epsilon, "it must be a positive number.")
+            raise _fail(
+                f"{reader.key}.epsilon", epsilon, "it must be a positive number."
+            )
 
         return dims.DriftDimension(
             *self._common(name, placement),
@@ -272,14 +315,22 @@ class BucketSpec:
 def _prefix_of(mapping: Mapping[str, Any]) -> str:
     prefix = mapping.get("attribute_prefix", "ml.bucket")
     if not isinstance(prefix, str) or not _PREFIX.match(prefix):
-        raise _fail("attribute_prefix", prefix, "it must be dot-separated lowercase words, for example ml.bucket.")
+        raise _fail(
+            "attribute_prefix",
+            prefix,
+            "it must be dot-separated lowercase words, for example ml.bucket.",
+        )
 
     return prefix
 
 
 def _bucket_text(key: str, value: Any) -> str:
     if not isinstance(value, str) or not _BUCKET.match(value):
-        raise _fail(key, value, "a bucket value must be a string of 1 to 64 characters without quotes, backslashes or control characters.")
+        raise _fail(
+            key,
+            value,
+            "a bucket value must be a string of 1 to 64 characters without quotes, backslashes or control characters.",
+        )
 
     return value
 
@@ -289,7 +340,11 @@ def _evaluation_order(built: dict[str, dims.Dimension]) -> tuple[dims.Dimension,
     for dimension in built.values():
         for needed in dimension.depends_on:
             if needed not in owner:
-                raise _fail(f"dimensions.{dimension.name}.rules", needed, f"a rule reads a dimension that does not exist. Valid choices: {', '.join(owner)}.")
+                raise _fail(
+                    f"dimensions.{dimension.name}.rules",
+                    needed,
+                    f"a rule reads a dimension that does not exist. Valid choices: {', '.join(owner)}.",
+                )
 
     ordered: list[dims.Dimension] = []
     state: dict[str, str] = {}
@@ -299,7 +354,11 @@ def _evaluation_order(built: dict[str, dims.Dimension]) -> tuple[dims.Dimension,
             return
         if state.get(name) == "visiting":
             cycle = " -> ".join((*path, name))
-            raise _fail(f"dimensions.{name}.rules", cycle, "rules read each other in a cycle. Remove one of the dimension conditions.")
+            raise _fail(
+                f"dimensions.{name}.rules",
+                cycle,
+                "rules read each other in a cycle. Remove one of the dimension conditions.",
+            )
         state[name] = "visiting"
         for needed in built[name].depends_on:
             visit(owner[needed], (*path, name))
@@ -318,11 +377,38 @@ class _Reader:
     _COMMON = frozenset({"kind", "placement"})
     _KEYS = {
         "time": {"granularities", "timezone"},
-        "passthrough": {"source", "max_distinct", "max_length", "overflow_bucket", "missing_bucket"},
-        "range": {"source", "boundaries", "buckets", "missing_bucket", "min_value", "max_value"},
-        "drift": {"expected_source", "actual_source", "measure", "epsilon", "boundaries", "buckets", "missing_bucket"},
+        "passthrough": {
+            "source",
+            "max_distinct",
+            "max_length",
+            "overflow_bucket",
+            "missing_bucket",
+        },
+        "range": {
+            "source",
+            "boundaries",
+            "buckets",
+            "missing_bucket",
+            "min_value",
+            "max_value",
+        },
+        "drift": {
+            "expected_source",
+            "actual_source",
+            "measure",
+            "epsilon",
+            "boundaries",
+            "buckets",
+            "missing_bucket",
+        },
         "severity": {"starts", "missing_bucket"},
-        "feature_type": {"type_source", "name_source", "value_source", "schema", "missing_bucket"},
+        "feature_type": {
+            "type_source",
+            "name_source",
+            "value_source",
+            "schema",
+            "missing_bucket",
+        },
         "validation": {"status_source", "reason_source", "reasons"},
         "rules": {"rules", "default"},
     }
@@ -335,7 +421,11 @@ class _Reader:
         allowed = self._KEYS[kind] | self._COMMON
         for name in self.raw:
             if name not in allowed:
-                raise _fail(f"{self.key}.{name}", self.raw[name], f"a {kind} dimension has no such key. Valid keys: {', '.join(sorted(allowed))}.")
+                raise _fail(
+                    f"{self.key}.{name}",
+                    self.raw[name],
+                    f"a {kind} dimension has no such key. Valid keys: {', '.join(sorted(allowed))}.",
+                )
 
     def _get(self, name: str, default: Any) -> Any:
         return self.raw.get(name, default)
@@ -350,7 +440,11 @@ class _Reader:
     def attribute(self, name: str) -> str:
         value = self._get(name, None)
         if not isinstance(value, str) or not value or len(value) > 255:
-            raise _fail(f"{self.key}.{name}", value, "it must name the record attribute to read, for example ml.model.name.")
+            raise _fail(
+                f"{self.key}.{name}",
+                value,
+                "it must name the record attribute to read, for example ml.model.name.",
+            )
 
         return value
 
@@ -368,7 +462,11 @@ class _Reader:
         value = self._get(name, default)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or value != value
+        ):
             raise _fail(f"{self.key}.{name}", value, "it must be a number.")
 
         return float(value)
@@ -376,17 +474,29 @@ class _Reader:
     def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
         value = self._get(name, default)
         if value not in choices:
-            raise _fail(f"{self.key}.{name}", value, f"it must be one of: {', '.join(choices)}.")
+            raise _fail(
+                f"{self.key}.{name}", value, f"it must be one of: {', '.join(choices)}."
+            )
 
         return value
 
-    def choices_list(self, name: str, choices: tuple[str, ...], default: list[str]) -> list[str]:
+    def choices_list(
+        self, name: str, choices: tuple[str, ...], default: list[str]
+    ) -> list[str]:
         value = self._get(name, default)
         if not isinstance(value, list) or not value or len(set(value)) != len(value):
-            raise _fail(f"{self.key}.{name}", value, f"it must be a non-empty list without repeats, of: {', '.join(choices)}.")
+            raise _fail(
+                f"{self.key}.{name}",
+                value,
+                f"it must be a non-empty list without repeats, of: {', '.join(choices)}.",
+            )
         for item in value:
             if item not in choices:
-                raise _fail(f"{self.key}.{name}", item, f"it must be one of: {', '.join(choices)}.")
+                raise _fail(
+                    f"{self.key}.{name}",
+                    item,
+                    f"it must be one of: {', '.join(choices)}.",
+                )
 
         return value
 
@@ -396,14 +506,27 @@ class _Reader:
         if not isinstance(boundaries, list) or not boundaries:
             raise _fail(key, boundaries, "it must be a non-empty list of numbers.")
         for item in boundaries:
-            if isinstance(item, bool) or not isinstance(item, (int, float)) or item != item or item in (float("inf"), float("-inf")):
+            if (
+                isinstance(item, bool)
+                or not isinstance(item, (int, float))
+                or item != item
+                or item in (float("inf"), float("-inf"))
+            ):
                 raise _fail(key, item, "every boundary must be a finite number.")
         if any(later <= earlier for earlier, later in zip(boundaries, boundaries[1:])):
-            raise _fail(key, boundaries, "boundaries must be strictly increasing. Sort them and remove duplicates.")
+            raise _fail(
+                key,
+                boundaries,
+                "boundaries must be strictly increasing. Sort them and remove duplicates.",
+            )
 
         buckets = self._get("buckets", None)
         if not isinstance(buckets, list) or len(buckets) != len(boundaries) + 1:
-            raise _fail(f"{self.key}.buckets", buckets, f"it must list {len(boundaries) + 1} bucket names, one more than the {len(boundaries)} boundaries.")
+            raise _fail(
+                f"{self.key}.buckets",
+                buckets,
+                f"it must list {len(boundaries) + 1} bucket names, one more than the {len(boundaries)} boundaries.",
+            )
         self._unique_buckets("buckets", buckets)
 
         return [float(b) for b in boundaries], buckets
@@ -418,15 +541,31 @@ class _Reader:
         starts = self._get("starts", None)
         key = f"{self.key}.starts"
         if not isinstance(starts, Mapping) or not starts:
-            raise _fail(key, starts, "it must map bucket names to the first severity number (1 to 24) of each.")
+            raise _fail(
+                key,
+                starts,
+                "it must map bucket names to the first severity number (1 to 24) of each.",
+            )
         for label, start in starts.items():
             _bucket_text(key, label)
-            if isinstance(start, bool) or not isinstance(start, int) or not 1 <= start <= 24:
-                raise _fail(f"{key}.{label}", start, "a severity start must be an integer from 1 to 24.")
+            if (
+                isinstance(start, bool)
+                or not isinstance(start, int)
+                or not 1 <= start <= 24
+            ):
+                raise _fail(
+                    f"{key}.{label}",
+                    start,
+                    "a severity start must be an integer from 1 to 24.",
+                )
         if len(set(starts.values())) != len(starts):
             raise _fail(key, starts, "two buckets start at the same severity number.")
         if min(starts.values()) != 1:
-            raise _fail(key, starts, "the lowest start must be 1, so that every severity number 1 to 24 has a bucket.")
+            raise _fail(
+                key,
+                starts,
+                "the lowest start must be 1, so that every severity number 1 to 24 has a bucket.",
+            )
 
         return dict(starts)
 
@@ -434,10 +573,16 @@ class _Reader:
         schema = self._get("schema", {}) or {}
         key = f"{self.key}.schema"
         if not isinstance(schema, Mapping):
-            raise _fail(key, schema, "it must map feature names to categorical or numerical.")
+            raise _fail(
+                key, schema, "it must map feature names to categorical or numerical."
+            )
         for feature, kind in schema.items():
             if kind not in dims.FeatureTypeDimension.VALUES:
-                raise _fail(f"{key}.{feature}", kind, "it must be one of: categorical, numerical.")
+                raise _fail(
+                    f"{key}.{feature}",
+                    kind,
+                    "it must be one of: categorical, numerical.",
+                )
 
         return dict(schema)
 
@@ -445,18 +590,34 @@ class _Reader:
         reasons = self._get("reasons", None)
         key = f"{self.key}.reasons"
         if not isinstance(reasons, Mapping) or not reasons:
-            raise _fail(key, reasons, "it must map reason buckets (missing, corrupted, misaligned) to lists of raw reason codes.")
+            raise _fail(
+                key,
+                reasons,
+                "it must map reason buckets (missing, corrupted, misaligned) to lists of raw reason codes.",
+            )
 
         seen: dict[str, str] = {}
         for bucket, codes in reasons.items():
             _bucket_text(key, bucket)
             if bucket in ("none", "other"):
-                raise _fail(f"{key}.{bucket}", bucket, "'none' and 'other' are reserved reason buckets. Pick another name.")
-            if not isinstance(codes, list) or not all(isinstance(c, str) and c for c in codes):
-                raise _fail(f"{key}.{bucket}", codes, "it must be a list of non-empty strings.")
+                raise _fail(
+                    f"{key}.{bucket}",
+                    bucket,
+                    "'none' and 'other' are reserved reason buckets. Pick another name.",
+                )
+            if not isinstance(codes, list) or not all(
+                isinstance(c, str) and c for c in codes
+            ):
+                raise _fail(
+                    f"{key}.{bucket}", codes, "it must be a list of non-empty strings."
+                )
             for code in codes:
                 if code.lower() in seen and seen[code.lower()] != bucket:
-                    raise _fail(f"{key}.{bucket}", code, f"this code already maps to '{seen[code.lower()]}'. Map each code to one bucket.")
+                    raise _fail(
+                        f"{key}.{bucket}",
+                        code,
+                        f"this code already maps to '{seen[code.lower()]}'. Map each code to one bucket.",
+                    )
                 seen[code.lower()] = bucket
 
         return {bucket: list(codes) for bucket, codes in reasons.items()}
@@ -465,7 +626,9 @@ class _Reader:
         rules = self._get("rules", None)
         key = f"{self.key}.rules"
         if not isinstance(rules, list) or not rules:
-            raise _fail(key, rules, "it must be a non-empty list of {bucket, when} rules.")
+            raise _fail(
+                key, rules, "it must be a non-empty list of {bucket, when} rules."
+            )
 
         compiled: list[tuple[str, dims.Condition]] = []
         depends_on: list[str] = []
@@ -481,22 +644,36 @@ class _Reader:
 
     def _rule(self, key: str, rule: Any) -> tuple[str, dims.Condition, str, str]:
         if not isinstance(rule, Mapping) or set(rule) != {"bucket", "when"}:
-            raise _fail(key, rule, "a rule must be a mapping with exactly the keys 'bucket' and 'when'.")
+            raise _fail(
+                key,
+                rule,
+                "a rule must be a mapping with exactly the keys 'bucket' and 'when'.",
+            )
 
         bucket = _bucket_text(f"{key}.bucket", rule["bucket"])
         when = rule["when"]
         if not isinstance(when, Mapping):
-            raise _fail(f"{key}.when", when, "it must be a mapping such as {attribute: exception.type, exists: true}.")
+            raise _fail(
+                f"{key}.when",
+                when,
+                "it must be a mapping such as {attribute: exception.type, exists: true}.",
+            )
 
         sources = [name for name in ("attribute", "dimension") if name in when]
         operators = [name for name in OPERATORS if name in when]
         if len(sources) != 1 or len(operators) != 1 or len(when) != 2:
-            raise _fail(f"{key}.when", dict(when), f"a condition needs one of 'attribute' or 'dimension' and one operator of: {', '.join(OPERATORS)}.")
+            raise _fail(
+                f"{key}.when",
+                dict(when),
+                f"a condition needs one of 'attribute' or 'dimension' and one operator of: {', '.join(OPERATORS)}.",
+            )
 
         source_kind, operator = sources[0], operators[0]
         source = when[source_kind]
         if not isinstance(source, str) or not source:
-            raise _fail(f"{key}.when.{source_kind}", source, "it must be a non-empty name.")
+            raise _fail(
+                f"{key}.when.{source_kind}", source, "it must be a non-empty name."
+            )
 
         operand = self._operand(f"{key}.when.{operator}", operator, when[operator])
         condition = dims.build_condition(source_kind, source, operator, operand)
@@ -515,6 +692,8 @@ class _Reader:
             try:
                 re.compile(operand)
             except re.error as exc:
-                raise _fail(key, operand, f"it is not a valid regular expression ({exc}).") from exc
+                raise _fail(
+                    key, operand, f"it is not a valid regular expression ({exc})."
+                ) from exc
 
         return operand

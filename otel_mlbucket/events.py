@@ -135,7 +135,9 @@ def log_validation_failure(
     attributes[attr.VALIDATION_STATUS] = "failed"
     attributes[attr.VALIDATION_REASON] = reason
     attributes.update(
-        _without_none({attr.FEATURE_NAME: feature_name, attr.FEATURE_TYPE: feature_type})
+        _without_none(
+            {attr.FEATURE_NAME: feature_name, attr.FEATURE_TYPE: feature_type}
+        )
     )
     attributes.update(extra)
     body = message or f"input validation failed: {reason}"
@@ -170,6 +172,10 @@ def log_prediction_error(
     """
     attributes = _model(model_name, model_version)
     attributes.update(extra)
-    event = attr.EVENT_INFRASTRUCTURE_ERROR if infrastructure else attr.EVENT_PREDICTION_ERROR
+    event = (
+        attr.EVENT_INFRASTRUCTURE_ERROR
+        if infrastructure
+        else attr.EVENT_PREDICTION_ERROR
+    )
     body = message or f"prediction failed: {type(error).__name__}: {error}"
     _log(logger, level, event, body, attributes, exc_info=error)

@@ -100,7 +100,9 @@ class BucketingProcessor(LogRecordProcessor):
         self._resource_attributes = tuple(
             (output, spec.attribute_name(output)) for output in spec.outputs("resource")
         )
-        self._resources: dict[tuple[int, tuple[str, ...]], tuple[Resource, Resource]] = {}
+        self._resources: dict[
+            tuple[int, tuple[str, ...]], tuple[Resource, Resource]
+        ] = {}
         self._warned_at: dict[str, float] = {}
 
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
@@ -113,7 +115,11 @@ class BucketingProcessor(LogRecordProcessor):
             self._bucket(log_record)
         except Exception as exc:  # noqa: BLE001 - on_emit must never raise
             self._stats.count_failed()
-            self._warn("failed", "Bucketing a log record failed; the record travels on unbucketed: %r", exc)
+            self._warn(
+                "failed",
+                "Bucketing a log record failed; the record travels on unbucketed: %r",
+                exc,
+            )
         else:
             self._stats.count_bucketed()
         finally:
@@ -122,7 +128,11 @@ class BucketingProcessor(LogRecordProcessor):
     def _bucket(self, log_record: ReadWriteLogRecord) -> None:
         record = log_record.log_record
         attributes = record.attributes
-        values = attributes._dict if attributes.__class__ is BoundedAttributes else attributes
+        values = (
+            attributes._dict
+            if attributes.__class__ is BoundedAttributes
+            else attributes
+        )
         if values is None:
             values = {}
 
@@ -147,7 +157,9 @@ class BucketingProcessor(LogRecordProcessor):
         if record_attributes:
             self._write_attributes(record, attributes, record_attributes)
         if resource_values:
-            log_record.resource = self._resource_for(log_record.resource, resource_values)
+            log_record.resource = self._resource_for(
+                log_record.resource, resource_values
+            )
 
     def _evaluate(
         self,
@@ -173,7 +185,9 @@ class BucketingProcessor(LogRecordProcessor):
 
         return entry
 
-    def _write_attributes(self, record: Any, attributes: Any, new: dict[str, str]) -> None:
+    def _write_attributes(
+        self, record: Any, attributes: Any, new: dict[str, str]
+    ) -> None:
         if attributes.__class__ is not BoundedAttributes:
             self._write_plain(record, attributes, new)
             return
@@ -190,7 +204,9 @@ class BucketingProcessor(LogRecordProcessor):
                 return
             self._write_limited(store, maxlen, new)
 
-    def _write_limited(self, store: dict[str, Any], maxlen: int, new: dict[str, str]) -> None:
+    def _write_limited(
+        self, store: dict[str, Any], maxlen: int, new: dict[str, str]
+    ) -> None:
         skipped = 0
         for name, value in new.items():
             if name in store or len(store) < maxlen:
@@ -215,7 +231,9 @@ class BucketingProcessor(LogRecordProcessor):
         else:
             record.attributes = {**attributes, **new}
 
-    def _resource_for(self, base: Resource | None, bucket_values: tuple[str, ...]) -> Resource:
+    def _resource_for(
+        self, base: Resource | None, bucket_values: tuple[str, ...]
+    ) -> Resource:
         if base is None:
             base = Resource.get_empty()
 
@@ -264,7 +282,9 @@ def _needed_dimensions(spec: BucketSpec) -> list[Any]:
     needed = {d.name for d in spec.dimensions if d.placement != "store"}
     for dimension in reversed(spec.dimensions):
         if dimension.name in needed:
-            needed.update(spec.dimension_of(output).name for output in dimension.depends_on)
+            needed.update(
+                spec.dimension_of(output).name for output in dimension.depends_on
+            )
 
     return [d for d in spec.dimensions if d.name in needed]
 

@@ -55,7 +55,9 @@ class BucketedLogging:
     logger_provider: LoggerProvider
     processor: BucketingProcessor
     handler: logging.Handler | None
-    batch_processors: list[CountingBatchLogRecordProcessor] = field(default_factory=list)
+    batch_processors: list[CountingBatchLogRecordProcessor] = field(
+        default_factory=list
+    )
     exporters: list[SafeLogRecordExporter] = field(default_factory=list)
     store: Any = None
     _attached_to: logging.Logger | None = None
@@ -142,7 +144,9 @@ def configure(
         ValueError: protocol is not one of "grpc" or "http/protobuf".
     """
     provider = LoggerProvider(resource=_resource_of(service_name, resource))
-    processor = BucketingProcessor(spec, placements=placements, feature_schema=feature_schema)
+    processor = BucketingProcessor(
+        spec, placements=placements, feature_schema=feature_schema
+    )
     provider.add_log_record_processor(processor)
     built = BucketedLogging(logger_provider=provider, processor=processor, handler=None)
 
@@ -152,7 +156,9 @@ def configure(
     if store_path is not None:
         from otel_mlbucket.store import ParquetLogExporter
 
-        built.store = ParquetLogExporter(store_path, spec=processor.spec, **dict(store_options or {}))
+        built.store = ParquetLogExporter(
+            store_path, spec=processor.spec, **dict(store_options or {})
+        )
         chosen.append(built.store)
 
     for exporter in chosen:
@@ -167,7 +173,9 @@ def configure(
 
 
 def _resource_of(service_name: str | None, resource: Resource | None) -> Resource:
-    attributes: dict[str, Any] = dict(resource.attributes) if resource is not None else {}
+    attributes: dict[str, Any] = (
+        dict(resource.attributes) if resource is not None else {}
+    )
     if service_name:
         attributes["service.name"] = service_name
 
@@ -237,16 +245,22 @@ def _int_from_env(name: str) -> int | None:
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError(f"Invalid {name}={raw!r}: it must be a positive integer.") from None
+        raise ValueError(
+            f"Invalid {name}={raw!r}: it must be a positive integer."
+        ) from None
 
     if value < 1:
         raise ValueError(f"Invalid {name}={raw!r}: it must be a positive integer.")
     return value
 
 
-def _attach_handler(built: BucketedLogging, attach_to: logging.Logger | str, level: int) -> None:
+def _attach_handler(
+    built: BucketedLogging, attach_to: logging.Logger | str, level: int
+) -> None:
     target = logging.getLogger(attach_to) if isinstance(attach_to, str) else attach_to
-    handler = BucketingLoggingHandler(level=level, logger_provider=built.logger_provider)
+    handler = BucketingLoggingHandler(
+        level=level, logger_provider=built.logger_provider
+    )
     target.addHandler(handler)
     if target.level == logging.NOTSET or target.level > level:
         target.setLevel(level)

@@ -17,7 +17,10 @@ from typing import Any
 
 import grpc
 from google.protobuf import json_format
-from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
+from opentelemetry.proto.collector.logs.v1 import (
+    logs_service_pb2,
+    logs_service_pb2_grpc,
+)
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 
@@ -38,13 +41,17 @@ def flatten(request: logs_service_pb2.ExportLogsServiceRequest) -> list[dict[str
     """Return one dict per log record: resource, attributes, body, severity."""
     rows = []
     for resource_logs in request.resource_logs:
-        resource = {kv.key: any_value(kv.value) for kv in resource_logs.resource.attributes}
+        resource = {
+            kv.key: any_value(kv.value) for kv in resource_logs.resource.attributes
+        }
         for scope_logs in resource_logs.scope_logs:
             for record in scope_logs.log_records:
                 rows.append(
                     {
                         "resource": resource,
-                        "attributes": {kv.key: any_value(kv.value) for kv in record.attributes},
+                        "attributes": {
+                            kv.key: any_value(kv.value) for kv in record.attributes
+                        },
                         "body": any_value(record.body),
                         "severity_number": record.severity_number,
                         "time_unix_nano": record.time_unix_nano,
@@ -59,12 +66,18 @@ def flatten(request: logs_service_pb2.ExportLogsServiceRequest) -> list[dict[str
 class OTLPReceiver:
     """Collected requests; thread-safe. `status` sets the HTTP status to answer."""
 
-    requests: list[logs_service_pb2.ExportLogsServiceRequest] = field(default_factory=list)
+    requests: list[logs_service_pb2.ExportLogsServiceRequest] = field(
+        default_factory=list
+    )
     headers: list[dict[str, str]] = field(default_factory=list)
     status: int = 200
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, request: logs_service_pb2.ExportLogsServiceRequest, headers: dict[str, str]) -> None:
+    def add(
+        self,
+        request: logs_service_pb2.ExportLogsServiceRequest,
+        headers: dict[str, str],
+    ) -> None:
         with self._lock:
             self.requests.append(request)
             self.headers.append(headers)
@@ -75,7 +88,9 @@ class OTLPReceiver:
 
         return [row for request in requests for row in flatten(request)]
 
-    def wait_for(self, count: int, timeout_seconds: float = 10.0) -> list[dict[str, Any]]:
+    def wait_for(
+        self, count: int, timeout_seconds: float = 10.0
+    ) -> list[dict[str, Any]]:
         """Return the records once at least `count` arrived, or what arrived by the timeout."""
         deadline = time.monotonic() + timeout_seconds
         while time.monotonic() < deadline:
@@ -99,7 +114,9 @@ class _LogsService(logs_service_pb2_grpc.LogsServiceServicer):
 def start_grpc(receiver: OTLPReceiver) -> tuple[grpc.Server, int]:
     """Start a gRPC OTLP receiver on 127.0.0.1; return the server and its port."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    logs_service_pb2_grpc.add_LogsServiceServicer_to_server(_LogsService(receiver), server)
+    logs_service_pb2_grpc.add_LogsServiceServicer_to_server(
+        _LogsService(receiver), server
+    )
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     return server, port
