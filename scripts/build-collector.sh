@@ -47,13 +47,13 @@ if [[ -x "${otelcol_bin}" ]]; then
     exit 0
 fi
 
-command -v go >/dev/null || die "go not found on PATH; install the Go toolchain (1.25 or newer)"
+command -v go >/dev/null || die "go not found on PATH. Install the Go toolchain, 1.25 or newer, which the collector v0.148.0 modules require."
 
 # ocb v0.N.0 generates a go.mod that requires otelcol v0.N.0, so the builder
 # version must equal the release that the manifest pins.
 builder_version="$(sed -n 's|^[[:space:]]*- gomod: go.opentelemetry.io/collector/receiver/otlpreceiver \(v[0-9][0-9.]*\)[[:space:]]*$|\1|p' "${manifest}")"
 if [[ -z "${builder_version}" ]]; then
-    die "cannot read the collector release from the otlpreceiver line in ${manifest}"
+    die "collector release not found: ${manifest} needs a '- gomod: go.opentelemetry.io/collector/receiver/otlpreceiver vX.Y.Z' line"
 fi
 
 if ! grep -q "^[[:space:]]*output_path: ${output_path_placeholder}[[:space:]]*$" "${manifest}"; then
@@ -66,7 +66,7 @@ mkdir -p "${cache_root}/otelcol" "${cache_root}/builder"
 # starting at once. The second waits, then takes the fast path below.
 exec 9>"${cache_root}/otelcol/${manifest_key}.lock"
 if ! flock -n 9; then
-    log "another build of ${manifest_key} is running; waiting for it"
+    log "another build of manifest key ${manifest_key} is running, so this one waits for it"
     flock 9
 fi
 if [[ -x "${otelcol_bin}" ]]; then
@@ -107,7 +107,7 @@ start_seconds="${SECONDS}"
 # TMPDIR keeps ocb's own scratch folder and go build's work files inside the
 # work dir, which the EXIT trap removes.
 # --skip-strict-versioning=false makes ocb fail when `go mod tidy` resolves
-# otelcol to a release other than the builder's, which would mean the
+# otelcol to a release other than the builder's. That happens when the
 # manifest mixes releases.
 TMPDIR="${work_dir}" "${builder_bin}" \
     --config "${build_manifest}" \
@@ -119,8 +119,9 @@ fi
 "${sources_dir}/${dist_name}" --version >&2 || die "the built ${dist_name} failed to run '--version'"
 cp "${manifest}" "${sources_dir}/builder-config.yaml"
 
-# A rename within one file system is atomic: otelcol_dir appears complete or
-# not at all. A leftover folder without a binary (removed by hand) is replaced.
+# otelcol_dir appears complete or not at all, because a rename within one
+# file system is atomic. A leftover folder without a binary (its binary
+# deleted by hand) is replaced.
 if [[ -e "${otelcol_dir}" ]]; then
     rm -rf "${otelcol_dir}"
 fi

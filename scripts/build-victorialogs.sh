@@ -35,7 +35,7 @@ if [[ -x "${victorialogs_bin}" ]]; then
     exit 0
 fi
 
-command -v go >/dev/null || die "go not found on PATH; install the Go toolchain"
+command -v go >/dev/null || die "go not found on PATH. Install the Go toolchain, 1.26.5 or newer, which the go.mod of VictoriaLogs ${victorialogs_version} requires."
 
 mkdir -p "${cache_root}/victorialogs"
 
@@ -43,7 +43,7 @@ mkdir -p "${cache_root}/victorialogs"
 # then takes the fast path below.
 exec 9>"${cache_root}/victorialogs/${victorialogs_version}.lock"
 if ! flock -n 9; then
-    log "another build of VictoriaLogs ${victorialogs_version} is running; waiting for it"
+    log "another build of VictoriaLogs ${victorialogs_version} is running, so this one waits for it"
     flock 9
 fi
 if [[ -x "${victorialogs_bin}" ]]; then
@@ -90,9 +90,9 @@ if [[ ! -x "${build_dir}/victoria-logs" ]]; then
 fi
 "${build_dir}/victoria-logs" -version >&2 || die "the built victoria-logs failed to run '-version'"
 
-# A rename within one file system is atomic: victorialogs_dir appears complete
-# or not at all. A leftover folder without a binary (removed by hand) is
-# replaced.
+# victorialogs_dir appears complete or not at all, because a rename within
+# one file system is atomic. A leftover folder without a binary (its binary
+# deleted by hand) is replaced.
 if [[ -e "${victorialogs_dir}" ]]; then
     rm -rf "${victorialogs_dir}"
 fi
