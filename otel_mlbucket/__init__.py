@@ -12,8 +12,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BucketSpec",
-    "BucketingProcessor",
     "BucketedLogging",
+    "BucketingProcessor",
     "SpecError",
     "StatsSnapshot",
     "add_to_provider",

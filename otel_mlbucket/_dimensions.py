@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import operator
 import re
 import threading
 import zoneinfo
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from otel_mlbucket._stats import BucketStats
-from otel_mlbucket._values import INVALID, MISSING, to_float, to_text
+from otel_mlbucket._stats import BucketStats, renew_lock_after_fork
+from otel_mlbucket._values import INVALID, MISSING, is_bool, to_float, to_text
 
 EVENT_NAME = "event.name"
 _NANOS_PER_SECOND = 1_000_000_000
-_CACHE_SLOT_NANOS = 900 * _NANOS_PER_SECOND
+_CACHE_SLOT_SECONDS = 900
+_CACHE_SLOT_NANOS = _CACHE_SLOT_SECONDS * _NANOS_PER_SECOND
 _MAX_TIME_CACHE = 4096
+_MAX_MATCH_CHARS = 1024
+"""Rules compare and search at most this many leading characters of a value."""
 
 
 def read_attribute(attributes: Mapping[str, Any], log_record: Any, name: str) -> Any:
@@ -77,14 +81,18 @@ class Dimension:
 
 
 class TimeDimension(Dimension):
-    """Hour, day and ISO week of the record's timestamp in one time zone."""
+    """Hour, day and ISO week of the record's timestamp in one time zone.
+
+    Labels are local wall-clock time: at a DST change back, the repeated local hour
+    has one hour label that covers two UTC hours.
+    """
 
     direct = True
 
     _FORMATS: Mapping[str, Callable[[dt.datetime], str]] = {
         "hour": lambda moment: moment.strftime("%Y-%m-%dT%H"),
         "day": lambda moment: moment.strftime("%Y-%m-%d"),
-        "week": lambda moment: "%04d-W%02d" % moment.isocalendar()[:2],
+        "week": lambda moment: "{:04d}-W{:02d}".format(*moment.isocalendar()[:2]),
     }
 
     def __init__(
@@ -102,35 +110,74 @@ class TimeDimension(Dimension):
     def compute(self, attributes, log_record, buckets):
         nanos = log_record.timestamp or log_record.observed_timestamp
         labels = self.labels_for(nanos)
-        for output, label in zip(self.granularities, labels):
+        for output, label in zip(self.granularities, labels, strict=True):
             buckets[output] = label
 
     def labels_for(self, nanos: Any) -> tuple[str, ...]:
         """Return the bucket labels, one per granularity, of a Unix time in ns."""
-        if not isinstance(nanos, int) or isinstance(nanos, bool) or nanos <= 0:
+        nanos = _positive_int(nanos)
+        if nanos is None:
             return (self._invalid(),) * len(self.granularities)
 
-        # Offsets of current time zones are whole multiples of 15 minutes, so every
-        # instant in one 15-minute UTC slot has the same local hour, day and week.
         slot = nanos // _CACHE_SLOT_NANOS
         labels = self._cache.get(slot)
+        if labels is not None:
+            return labels
+
+        labels = self._format(nanos // _NANOS_PER_SECOND)
         if labels is None:
-            labels = self._format(slot * _CACHE_SLOT_NANOS)
-            if labels is None:
-                return (self._invalid(),) * len(self.granularities)
+            return (self._invalid(),) * len(self.granularities)
+        if self._slot_is_uniform(slot):
             if len(self._cache) >= _MAX_TIME_CACHE:
                 self._cache.clear()
             self._cache[slot] = labels
 
         return labels
 
-    def _format(self, nanos: int) -> tuple[str, ...] | None:
+    def _slot_is_uniform(self, slot: int) -> bool:
+        """Return True when every instant of a 15-minute UTC slot has the same labels.
+
+        That holds when the zone's UTC offset is the same at both ends of the slot
+        and is a whole multiple of 15 minutes, as the offsets of all current zones
+        are (Asia/Kathmandu is +05:45). Historical local mean time offsets, such as
+        Europe/Berlin's +00:53:28 before 1893, are not, and are never cached.
+        """
+        if self._zone is dt.timezone.utc:
+            return True
+
+        start = slot * _CACHE_SLOT_SECONDS
+        first = self._offset_seconds(start)
+        last = self._offset_seconds(start + _CACHE_SLOT_SECONDS - 1)
+        return first is not None and first == last and first % _CACHE_SLOT_SECONDS == 0
+
+    def _offset_seconds(self, seconds: int) -> float | None:
         try:
-            moment = dt.datetime.fromtimestamp(nanos / _NANOS_PER_SECOND, self._zone)
+            offset = dt.datetime.fromtimestamp(seconds, self._zone).utcoffset()
+        except (OverflowError, OSError, ValueError):
+            return None
+
+        return offset.total_seconds() if offset is not None else None
+
+    def _format(self, seconds: int) -> tuple[str, ...] | None:
+        try:
+            moment = dt.datetime.fromtimestamp(seconds, self._zone)
         except (OverflowError, OSError, ValueError):
             return None
 
         return tuple(self._FORMATS[grain](moment) for grain in self.granularities)
+
+
+def _positive_int(value: Any) -> int | None:
+    """Return a positive integer (numpy integers included), or None."""
+    if value.__class__ is not int:
+        if value is None or is_bool(value):
+            return None
+        try:
+            value = operator.index(value)
+        except Exception:  # noqa: BLE001 - a foreign __index__ may raise anything
+            return None
+
+    return value if value > 0 else None
 
 
 class PassthroughDimension(Dimension):
@@ -157,6 +204,7 @@ class PassthroughDimension(Dimension):
         self.missing_bucket = missing_bucket
         self._seen: set[str] = set()
         self._lock = threading.Lock()
+        renew_lock_after_fork(self)
 
     def compute(self, attributes, log_record, buckets):
         buckets[self.name] = self.bucket_of(attributes.get(self.source))
@@ -337,7 +385,9 @@ class SeverityDimension(Dimension):
             return self.missing_bucket
 
         number = getattr(severity_number, "value", severity_number)
-        label = self._by_number.get(number) if isinstance(number, int) else None
+        if number.__class__ is not int:
+            number = _integer(number)
+        label = self._by_number.get(number)
         if label is None:
             return self.missing_bucket if number == 0 else self._invalid()
 
@@ -345,6 +395,16 @@ class SeverityDimension(Dimension):
 
     def bucket_values(self):
         return {self.name: (*self.labels, self.missing_bucket, self.invalid_bucket)}
+
+
+def _integer(value: Any) -> int | None:
+    """Return an integer (numpy integers included) other than a boolean, or None."""
+    if is_bool(value):
+        return None
+    try:
+        return operator.index(value)
+    except Exception:  # noqa: BLE001 - a foreign __index__ may raise anything
+        return None
 
 
 _CATEGORICAL_NAMES = frozenset({"categorical", "category", "nominal", "ordinal", "cat"})
@@ -355,6 +415,8 @@ class FeatureTypeDimension(Dimension):
     """Feature type from an explicit type, a feature schema, or the value's type."""
 
     VALUES = ("categorical", "numerical")
+    direct = True
+    """The bucket can depend on the type of a continuous feature value."""
 
     def __init__(
         self,
@@ -376,9 +438,6 @@ class FeatureTypeDimension(Dimension):
         self.schema = dict(schema)
         self.missing_bucket = missing_bucket
 
-    def key_sources(self):
-        return (self.type_source, self.name_source)
-
     def compute(self, attributes, log_record, buckets):
         buckets[self.name] = self.bucket_of(
             attributes.get(self.type_source),
@@ -398,7 +457,7 @@ class FeatureTypeDimension(Dimension):
 
         if value is None:
             return self.missing_bucket
-        if isinstance(value, (str, bool)):
+        if isinstance(value, str) or is_bool(value):
             return "categorical"
         if to_float(value).__class__ is float:
             return "numerical"
@@ -473,10 +532,8 @@ class ValidationDimension(Dimension):
     def _outcome_of(self, status: Any, reason: Any) -> str:
         if status is None:
             return "not_validated" if reason is None else "failed"
-        if status is True:
-            return "passed"
-        if status is False:
-            return "failed"
+        if is_bool(status):
+            return "passed" if status else "failed"
 
         text = to_text(status, 32)
         if text.__class__ is str:
@@ -519,12 +576,15 @@ class RuleDimension(Dimension):
         default: str,
         depends_on: Sequence[str],
         attribute_sources: Sequence[str],
+        dimension_operands: Sequence[tuple[str, str, list[Any]]] = (),
     ):
         super().__init__(name, placement, invalid_bucket, stats)
         self.rules = tuple(rules)
         self.default = default
         self.depends_on = tuple(depends_on)
         self.attribute_sources = tuple(attribute_sources)
+        self.dimension_operands = tuple(dimension_operands)
+        """(spec key, output, operands) of equals and in conditions over outputs."""
 
     def key_sources(self):
         return self.attribute_sources
@@ -547,7 +607,7 @@ def build_condition(
     source_kind: str, source: str, operator: str, operand: Any
 ) -> Condition:
     """Return a condition over one attribute or one computed dimension output."""
-    test = _build_test(operator, operand)
+    test = build_value_test(operator, operand)
     if source_kind == "dimension":
         return lambda attributes, log_record, buckets: test(buckets.get(source))
 
@@ -557,17 +617,22 @@ def build_condition(
     return over_attribute
 
 
-def _build_test(operator: str, operand: Any) -> Callable[[Any], bool]:
+def build_value_test(operator: str, operand: Any) -> Callable[[Any], bool]:
+    """Return the test of one condition operator against one value."""
     if operator == "exists":
         return (lambda value: value is not None) if operand else (lambda v: v is None)
 
-    if operator == "equals":
-        expected = str(operand)
-        return lambda value: value is not None and _as_text(value) == expected
-
-    if operator == "in":
-        choices = frozenset(str(item) for item in operand)
-        return lambda value: value is not None and _as_text(value) in choices
+    if operator in ("equals", "in"):
+        choices = operand if operator == "in" else [operand]
+        texts = frozenset(_as_text(item) for item in choices if not _is_number(item))
+        numbers = frozenset(float(item) for item in choices if _is_number(item))
+        return lambda value: (
+            value is not None
+            and (
+                _as_text(value) in texts
+                or (bool(numbers) and to_float(value) in numbers)
+            )
+        )
 
     pattern = re.compile(operand)
     return lambda value: (
@@ -575,9 +640,14 @@ def _build_test(operator: str, operand: Any) -> Callable[[Any], bool]:
     )
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _as_text(value: Any) -> str:
-    if value.__class__ is str:
+    """Return the text rules compare: booleans as true/false, at most 1024 chars."""
+    if value.__class__ is str and len(value) <= _MAX_MATCH_CHARS:
         return value
 
-    text = to_text(value, 256)
+    text = to_text(value, _MAX_MATCH_CHARS)
     return text if text.__class__ is str else ""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import itertools
+import math
 import os
 import re
 import zoneinfo
 from collections.abc import Mapping
 from importlib import resources
-from typing import Any
+from typing import Any, ClassVar
 
 from otel_mlbucket import _dimensions as dims
 from otel_mlbucket._stats import BucketStats
@@ -27,6 +29,8 @@ KINDS = (
 GRANULARITIES = ("hour", "day", "week")
 OPERATORS = ("equals", "in", "matches", "exists")
 DRIFT_MEASURES = ("relative", "absolute")
+TOP_LEVEL_KEYS = ("version", "attribute_prefix", "invalid_bucket", "dimensions")
+SPEC_VERSIONS = (1,)
 
 # Names the collector's OTTL, Loki labels and Parquet partition keys all accept.
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -61,7 +65,15 @@ class BucketSpec:
     """
 
     def __init__(self, mapping: Mapping[str, Any]):
+        if not isinstance(mapping, Mapping):
+            raise _fail(
+                "spec",
+                mapping,
+                "a spec must be a mapping with a 'dimensions' key.",
+            )
+
         self.source = copy.deepcopy(dict(mapping))
+        _check_top_level(self.source)
         self.stats = BucketStats()
         self.attribute_prefix = _prefix_of(self.source)
         self.invalid_bucket = _bucket_text(
@@ -76,8 +88,9 @@ class BucketSpec:
             )
 
         built = {name: self._build(name, raw) for name, raw in raw_dimensions.items()}
+        self._by_output = _outputs_of(built)
         self.dimensions = _evaluation_order(built)
-        self._by_output = {out: d for d in self.dimensions for out in d.outputs}
+        _check_dimension_operands(self.dimensions)
 
     @classmethod
     def default(cls) -> BucketSpec:
@@ -247,14 +260,23 @@ class BucketSpec:
 
     def _build_range(self, name, placement, reader):
         boundaries, buckets = reader.ranges()
+        min_value = reader.number("min_value", default=None)
+        max_value = reader.number("max_value", default=None)
+        if min_value is not None and max_value is not None and min_value > max_value:
+            raise _fail(
+                f"{reader.key}.max_value",
+                max_value,
+                f"it must not be less than min_value ({min_value}).",
+            )
+
         return dims.RangeDimension(
             *self._common(name, placement),
             source=reader.attribute("source"),
             boundaries=boundaries,
             buckets=buckets,
             missing_bucket=reader.bucket("missing_bucket", default="none"),
-            min_value=reader.number("min_value", default=None),
-            max_value=reader.number("max_value", default=None),
+            min_value=min_value,
+            max_value=max_value,
         )
 
     def _build_drift(self, name, placement, reader):
@@ -309,7 +331,64 @@ class BucketSpec:
             default=reader.bucket("default", default="none"),
             depends_on=depends_on,
             attribute_sources=attribute_sources,
+            dimension_operands=reader.dimension_operands,
         )
+
+
+def _check_top_level(mapping: dict[str, Any]) -> None:
+    for key in mapping:
+        if key not in TOP_LEVEL_KEYS:
+            raise _fail(
+                str(key),
+                mapping[key],
+                f"a spec has no such key. Valid keys: {', '.join(TOP_LEVEL_KEYS)}.",
+            )
+
+    version = mapping.get("version", 1)
+    if version not in SPEC_VERSIONS or isinstance(version, bool):
+        raise _fail(
+            "version",
+            version,
+            f"this otel-mlbucket reads spec version {', '.join(map(str, SPEC_VERSIONS))}.",
+        )
+
+
+def _outputs_of(built: dict[str, dims.Dimension]) -> dict[str, dims.Dimension]:
+    """Map each output name to its dimension, rejecting two dimensions per output."""
+    by_output: dict[str, dims.Dimension] = {}
+    for dimension in built.values():
+        for output in dimension.outputs:
+            other = by_output.get(output)
+            if other is not None:
+                raise _fail(
+                    f"dimensions.{dimension.name}",
+                    dimension.name,
+                    f"it writes the output '{output}', which dimension '{other.name}' writes too. Rename one of them.",
+                )
+            by_output[output] = dimension
+
+    return by_output
+
+
+def _check_dimension_operands(dimensions: tuple[dims.Dimension, ...]) -> None:
+    """Reject equals and in operands that no bucket of the dimension read can match."""
+    closed_sets: dict[str, tuple[str, ...] | None] = {}
+    for dimension in dimensions:
+        closed_sets.update(dimension.bucket_values())
+
+    for dimension in dimensions:
+        for key, output, operands in getattr(dimension, "dimension_operands", ()):
+            valid = closed_sets.get(output)
+            if valid is None:
+                continue
+            for operand in operands:
+                matches = dims.build_value_test("equals", operand)
+                if not any(matches(bucket) for bucket in valid):
+                    raise _fail(
+                        key,
+                        operand,
+                        f"dimension '{output}' never has that bucket. Valid choices: {', '.join(valid)}.",
+                    )
 
 
 def _prefix_of(mapping: Mapping[str, Any]) -> str:
@@ -375,7 +454,7 @@ class _Reader:
     """Typed reads of one dimension's keys, raising SpecError that names the key."""
 
     _COMMON = frozenset({"kind", "placement"})
-    _KEYS = {
+    _KEYS: ClassVar[dict[str, set[str]]] = {
         "time": {"granularities", "timezone"},
         "passthrough": {
             "source",
@@ -416,6 +495,8 @@ class _Reader:
     def __init__(self, key: str, raw: Mapping[str, Any]):
         self.key = key
         self.raw = raw
+        self.dimension_operands: list[tuple[str, str, list[Any]]] = []
+        """(key, output, operands) of equals and in conditions over dimensions."""
 
     def reject_unknown(self, kind: str) -> None:
         allowed = self._KEYS[kind] | self._COMMON
@@ -484,7 +565,11 @@ class _Reader:
         self, name: str, choices: tuple[str, ...], default: list[str]
     ) -> list[str]:
         value = self._get(name, default)
-        if not isinstance(value, list) or not value or len(set(value)) != len(value):
+        if (
+            not isinstance(value, (list, tuple))
+            or not value
+            or len(set(map(repr, value))) != len(value)
+        ):
             raise _fail(
                 f"{self.key}.{name}",
                 value,
@@ -498,12 +583,12 @@ class _Reader:
                     f"it must be one of: {', '.join(choices)}.",
                 )
 
-        return value
+        return list(value)
 
     def ranges(self) -> tuple[list[float], list[str]]:
         boundaries = self._get("boundaries", None)
         key = f"{self.key}.boundaries"
-        if not isinstance(boundaries, list) or not boundaries:
+        if not isinstance(boundaries, (list, tuple)) or not boundaries:
             raise _fail(key, boundaries, "it must be a non-empty list of numbers.")
         for item in boundaries:
             if (
@@ -513,7 +598,7 @@ class _Reader:
                 or item in (float("inf"), float("-inf"))
             ):
                 raise _fail(key, item, "every boundary must be a finite number.")
-        if any(later <= earlier for earlier, later in zip(boundaries, boundaries[1:])):
+        if any(later <= earlier for earlier, later in itertools.pairwise(boundaries)):
             raise _fail(
                 key,
                 boundaries,
@@ -521,7 +606,10 @@ class _Reader:
             )
 
         buckets = self._get("buckets", None)
-        if not isinstance(buckets, list) or len(buckets) != len(boundaries) + 1:
+        if (
+            not isinstance(buckets, (list, tuple))
+            or len(buckets) != len(boundaries) + 1
+        ):
             raise _fail(
                 f"{self.key}.buckets",
                 buckets,
@@ -529,9 +617,9 @@ class _Reader:
             )
         self._unique_buckets("buckets", buckets)
 
-        return [float(b) for b in boundaries], buckets
+        return [float(b) for b in boundaries], list(buckets)
 
-    def _unique_buckets(self, name: str, buckets: list[Any]) -> None:
+    def _unique_buckets(self, name: str, buckets: Any) -> None:
         for item in buckets:
             _bucket_text(f"{self.key}.{name}", item)
         if len(set(buckets)) != len(buckets):
@@ -577,6 +665,8 @@ class _Reader:
                 key, schema, "it must map feature names to categorical or numerical."
             )
         for feature, kind in schema.items():
+            if not isinstance(feature, str) or not feature:
+                raise _fail(key, feature, "a feature name must be a non-empty string.")
             if kind not in dims.FeatureTypeDimension.VALUES:
                 raise _fail(
                     f"{key}.{feature}",
@@ -605,7 +695,7 @@ class _Reader:
                     bucket,
                     "'none' and 'other' are reserved reason buckets. Pick another name.",
                 )
-            if not isinstance(codes, list) or not all(
+            if not isinstance(codes, (list, tuple)) or not all(
                 isinstance(c, str) and c for c in codes
             ):
                 raise _fail(
@@ -625,7 +715,7 @@ class _Reader:
     def rules(self) -> tuple[list[tuple[str, dims.Condition]], list[str], list[str]]:
         rules = self._get("rules", None)
         key = f"{self.key}.rules"
-        if not isinstance(rules, list) or not rules:
+        if not isinstance(rules, (list, tuple)) or not rules:
             raise _fail(
                 key, rules, "it must be a non-empty list of {bucket, when} rules."
             )
@@ -675,17 +765,30 @@ class _Reader:
                 f"{key}.when.{source_kind}", source, "it must be a non-empty name."
             )
 
-        operand = self._operand(f"{key}.when.{operator}", operator, when[operator])
+        operand_key = f"{key}.when.{operator}"
+        operand = self._operand(operand_key, operator, when[operator])
+        if source_kind == "dimension" and operator in ("equals", "in"):
+            operands = operand if operator == "in" else [operand]
+            self.dimension_operands.append((operand_key, source, list(operands)))
+
         condition = dims.build_condition(source_kind, source, operator, operand)
         return bucket, condition, source_kind, source
 
     def _operand(self, key: str, operator: str, operand: Any) -> Any:
         if operator == "exists" and not isinstance(operand, bool):
             raise _fail(key, operand, "exists takes true or false.")
-        if operator == "in" and (not isinstance(operand, list) or not operand):
-            raise _fail(key, operand, "in takes a non-empty list of values.")
-        if operator == "equals" and not isinstance(operand, (str, int, float)):
-            raise _fail(key, operand, "equals takes a string or a number.")
+        if operator == "in":
+            if not isinstance(operand, (list, tuple)) or not operand:
+                raise _fail(key, operand, "in takes a non-empty list of values.")
+            for item in operand:
+                self._scalar_operand(
+                    key, item, "in takes strings, numbers or booleans."
+                )
+            operand = list(operand)
+        if operator == "equals":
+            self._scalar_operand(
+                key, operand, "equals takes a string, a number or a boolean."
+            )
         if operator == "matches":
             if not isinstance(operand, str):
                 raise _fail(key, operand, "matches takes a regular expression string.")
@@ -697,3 +800,9 @@ class _Reader:
                 ) from exc
 
         return operand
+
+    def _scalar_operand(self, key: str, operand: Any, problem: str) -> None:
+        if not isinstance(operand, (str, int, float)):
+            raise _fail(key, operand, problem)
+        if isinstance(operand, float) and not math.isfinite(operand):
+            raise _fail(key, operand, "a number to compare with must be finite.")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping, Set
 from typing import Any, Final
 
 MISSING: Final = object()
@@ -17,31 +18,56 @@ INVALID: Final = object()
 """The attribute is present but has no bucketable value."""
 
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
+_UNSAFE_IN_BUCKET: Final = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+_CONTAINERS: Final = (bytes, bytearray, list, tuple, Mapping, Set)
+
+
+def is_bool(value: Any) -> bool:
+    """Return True for Python and numpy booleans."""
+    if isinstance(value, bool):
+        return True
+
+    cls = value.__class__
+    return cls.__module__ == "numpy" and cls.__name__ in ("bool", "bool_")
+
+
+def is_container(value: Any) -> bool:
+    """Return True for bytes, sequences, mappings, sets and numpy arrays (ndim > 0)."""
+    if isinstance(value, _CONTAINERS):
+        return True
+
+    try:
+        return bool(getattr(value, "ndim", 0))
+    except Exception:  # noqa: BLE001 - a foreign attribute may raise anything
+        return True
 
 
 def to_float(value: Any) -> Any:
     """Convert a value to a finite float, or return MISSING or INVALID.
 
-    Accepts int, float, bool-free numeric scalars (numpy included, through
-    `__float__`) and numeric strings. NaN, infinities, bools, bytes and containers
-    are INVALID.
+    Accepts int, float, numeric scalars such as numpy's (through `__float__`) and
+    numeric strings of at most 64 characters. NaN, infinities, ints beyond the float
+    range, booleans (Python and numpy), bytes and containers are INVALID.
     """
     if value is None:
         return MISSING
 
     if isinstance(value, float):
-        return value if math.isfinite(value) else INVALID
+        return float(value) if math.isfinite(value) else INVALID
 
     if isinstance(value, bool):
         return INVALID
 
     if isinstance(value, int):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            return INVALID
 
     if isinstance(value, str):
         return _parse_float(value)
 
-    if isinstance(value, (bytes, bytearray, dict, list, tuple, set)):
+    if is_bool(value) or is_container(value):
         return INVALID
 
     return _float_from_scalar(value)
@@ -62,8 +88,6 @@ def _parse_float(text: str) -> Any:
 def _float_from_scalar(value: Any) -> Any:
     try:
         number = float(value)
-    except (TypeError, ValueError, OverflowError):
-        return INVALID
     except Exception:  # noqa: BLE001 - a foreign __float__ may raise anything
         return INVALID
 
@@ -71,12 +95,13 @@ def _float_from_scalar(value: Any) -> Any:
 
 
 def to_text(value: Any, max_length: int) -> Any:
-    """Convert a value to a clean UTF-8 string of at most max_length characters.
+    """Convert a value to a clean string of at most max_length characters.
 
-    Returns MISSING for None and the empty string, INVALID for containers and for
-    values whose `str()` raises. Bytes are decoded as UTF-8 with replacement, and
-    strings that cannot be encoded as UTF-8 (lone surrogates) are repaired, since the
-    OTLP encoder rejects them and would fail the whole batch.
+    Returns MISSING for None and the empty string, and INVALID for containers,
+    non-finite numbers and values whose `str()` raises. Bytes are decoded as UTF-8
+    with replacement. Control characters and lone surrogates become U+FFFD, because
+    the result may become a label or a partition key and the OTLP encoder rejects
+    strings that UTF-8 cannot encode.
     """
     if value is None:
         return MISSING
@@ -85,7 +110,7 @@ def to_text(value: Any, max_length: int) -> Any:
         text = value
     elif isinstance(value, (bytes, bytearray)):
         text = bytes(value[: max_length * 4]).decode("utf-8", "replace")
-    elif isinstance(value, (dict, list, tuple, set)):
+    elif is_container(value):
         return INVALID
     else:
         text = _str_of_scalar(value)
@@ -98,20 +123,28 @@ def to_text(value: Any, max_length: int) -> Any:
     if len(text) > max_length:
         text = text[:max_length]
 
-    return text if text.isascii() else repair_utf8(text)
+    if text.isascii() and text.isprintable():
+        return text
+
+    return _UNSAFE_IN_BUCKET.sub("\ufffd", text)
 
 
 def _str_of_scalar(value: Any) -> Any:
-    if isinstance(value, bool):
+    if is_bool(value):
         return "true" if value else "false"
 
     if isinstance(value, float) and not math.isfinite(value):
         return INVALID
 
     try:
-        return str(value)
+        text = str(value)
     except Exception:  # noqa: BLE001 - a foreign __str__ may raise anything
         return INVALID
+
+    if text.lower() in ("nan", "-nan", "inf", "-inf", "infinity", "-infinity"):
+        return INVALID
+
+    return text
 
 
 def repair_utf8(text: str) -> str:

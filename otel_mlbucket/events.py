@@ -16,13 +16,31 @@ from opentelemetry._logs import SeverityNumber
 
 from otel_mlbucket import attributes as attr
 
-_SEVERITY_OF_LEVEL = {
-    logging.DEBUG: SeverityNumber.DEBUG,
-    logging.INFO: SeverityNumber.INFO,
-    logging.WARNING: SeverityNumber.WARN,
-    logging.ERROR: SeverityNumber.ERROR,
-    logging.CRITICAL: SeverityNumber.FATAL,
-}
+_SEVERITY_TEXT = {"WARNING": "WARN", "CRITICAL": "FATAL"}
+_STACKLEVEL = 4
+"""Frames from `Logger.log` up to the caller of a helper, for code attributes."""
+
+
+def severity_of_level(level: int) -> SeverityNumber:
+    """Map a stdlib level to a severity number as the OpenTelemetry handler does.
+
+    Each named level maps to its severity (INFO to INFO, 9) and the levels between
+    them to the next three numbers (21 to INFO2, 22 to INFO3, 23 to 29 to INFO4),
+    so custom levels keep their place. Below 10 is UNSPECIFIED and above 53 FATAL4.
+    """
+    if level < logging.DEBUG:
+        return SeverityNumber.UNSPECIFIED
+    if level > logging.CRITICAL + 3:
+        return SeverityNumber.FATAL4
+
+    named, step = divmod(level, 10)
+    base = {1: 5, 2: 9, 3: 13, 4: 17, 5: 21}[named]
+    return SeverityNumber(base + min(step, 3))
+
+
+def _severity_text(level: int) -> str:
+    name = logging.getLevelName(level)
+    return _SEVERITY_TEXT.get(name, name)
 
 
 def _model(model_name: str, model_version: str | None) -> dict[str, Any]:
@@ -47,7 +65,7 @@ def _log(
 ) -> None:
     if isinstance(logger, (logging.Logger, logging.LoggerAdapter)):
         extra = {attr.EVENT_NAME: event_name, **attributes}
-        logger.log(level, message, extra=extra, exc_info=exc_info)
+        _log_stdlib(logger, level, message, extra, exc_info)
         return
 
     if exc_info is not None:
@@ -55,12 +73,29 @@ def _log(
         attributes.setdefault(attr.EXCEPTION_MESSAGE, str(exc_info))
     logger.emit(
         timestamp=time.time_ns(),
-        severity_number=_SEVERITY_OF_LEVEL.get(level, SeverityNumber.INFO),
-        severity_text=logging.getLevelName(level),
+        severity_number=severity_of_level(level),
+        severity_text=_severity_text(level),
         body=message,
         attributes=attributes,
         event_name=event_name,
     )
+
+
+def _log_stdlib(
+    logger: logging.Logger | logging.LoggerAdapter,
+    level: int,
+    message: str,
+    extra: dict[str, Any],
+    exc_info: BaseException | None,
+) -> None:
+    # LoggerAdapter.process replaces `extra` with the adapter's own before Python
+    # 3.13, so each adapter's extra is merged under the event's attributes here.
+    while isinstance(logger, logging.LoggerAdapter):
+        message, kwargs = logger.process(message, {"extra": extra})
+        extra = {**(kwargs.get("extra") or {}), **extra}
+        logger = logger.logger
+
+    logger.log(level, message, extra=extra, exc_info=exc_info, stacklevel=_STACKLEVEL)
 
 
 def log_prediction(

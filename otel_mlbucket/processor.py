@@ -9,6 +9,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from opentelemetry._logs import SeverityNumber
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
 from opentelemetry.sdk.resources import Resource
@@ -23,6 +24,29 @@ _MAX_RESOURCES = 4096
 _MAX_MEMO = 65536
 _MAX_MEMO_KEY_CHARS = 1024
 _WARNING_INTERVAL_SECONDS = 60.0
+_MEMO_KEY_TYPES = frozenset({str, int, float, bool, type(None), SeverityNumber})
+_UNTYPED_KEY_TYPES = frozenset({str, type(None), SeverityNumber})
+_SEVERITY_NUMBERS = {member.value: member for member in SeverityNumber}
+_Entry = tuple[dict[str, str], tuple[str, ...]]
+"""Memoized buckets: record attributes by name, and resource bucket values."""
+
+
+def _has_bounded_attributes_internals() -> bool:
+    """Return True when BoundedAttributes keeps `_dict`, `_lock` and `maxlen`.
+
+    opentelemetry-sdk 1.39 to 1.45 do. Without them the processor falls back to the
+    public mapping interface, which is slower and truncates long bucket values
+    when OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT is set.
+    """
+    probe = BoundedAttributes(maxlen=1, immutable=False)
+    return (
+        isinstance(getattr(probe, "_dict", None), dict)
+        and hasattr(probe, "_lock")
+        and hasattr(probe, "maxlen")
+    )
+
+
+_FAST_ATTRIBUTES = _has_bounded_attributes_internals()
 
 
 class _Quiet(threading.local):
@@ -37,9 +61,11 @@ QUIET = _Quiet()
 class BucketingProcessor(LogRecordProcessor):
     """Adds bucket attributes from one bucket spec to every log record.
 
-    Register it on the LoggerProvider before any batch or simple processor: those take
-    their copy of the record in their own `on_emit`, so changes made after them never
-    reach their exporter.
+    Register it on the LoggerProvider before any batch or simple processor. Those
+    take the record's resource in their own `on_emit`, and the simple processor
+    exports right there. A bucketing processor registered after them never gets its
+    routing attributes to their exporter, and its record attributes reach it only if
+    they win a race with the export.
 
     Per record it evaluates the dimensions that travel (placement "record" or
     "resource") and those they read; dimensions with placement "store" are left for
@@ -54,11 +80,18 @@ class BucketingProcessor(LogRecordProcessor):
     in `stats().attributes_skipped`. Bucket values are short validated strings, so
     they bypass the SDK's value length limit.
 
-    Contract: `on_emit` never raises. A record whose bucketing fails travels on
-    unchanged and is counted in `stats().records_failed`. The processor starts no
-    threads and holds no locks across calls, so it keeps working in a forked child.
-    Its own warnings go to the `otel_mlbucket.processor` logger, rate-limited to one
-    per minute per kind; while `on_emit` runs, the handler installed by
+    Memoization: the buckets of dimensions with discrete inputs (passthrough,
+    validation, rules, severity) are memoized per combination of those inputs and
+    their types; results that counted an unbucketable or overflowed value are not,
+    so every occurrence is counted. Time, range, drift and feature type buckets are
+    computed for every record.
+
+    Contract: `on_emit` never raises and is safe to call from many threads at once.
+    A record whose bucketing fails travels on unchanged and is counted in
+    `stats().records_failed`. The processor starts no threads, and its locks are
+    renewed in a forked child, so it keeps working after `os.fork()`. Its own
+    warnings go to the `otel_mlbucket.processor` logger, rate-limited to one per
+    minute per kind; while `on_emit` runs, the handler installed by
     `otel_mlbucket.configure` drops anything logged on that thread, so the processor
     never feeds back into the pipeline it sits in.
 
@@ -93,7 +126,7 @@ class BucketingProcessor(LogRecordProcessor):
         self._key_sources = tuple(
             dict.fromkeys(s for d in needed if not d.direct for s in d.key_sources())
         )
-        self._memo: dict[tuple[Any, ...], tuple[dict[str, str], tuple[str, ...]]] = {}
+        self._memo: dict[tuple[Any, ...], tuple[tuple[type, ...] | None, _Entry]] = {}
         self._record_attributes = tuple(
             (output, spec.attribute_name(output)) for output in spec.outputs("record")
         )
@@ -128,28 +161,26 @@ class BucketingProcessor(LogRecordProcessor):
     def _bucket(self, log_record: ReadWriteLogRecord) -> None:
         record = log_record.log_record
         attributes = record.attributes
-        values = (
-            attributes._dict
-            if attributes.__class__ is BoundedAttributes
-            else attributes
-        )
-        if values is None:
-            values = {}
+        if attributes.__class__ is BoundedAttributes and _FAST_ATTRIBUTES:
+            values = attributes._dict
+        else:
+            values = attributes if attributes is not None else {}
 
         buckets: dict[str, str] = {}
         for compute in self._direct:
             compute(values, record, buckets)
 
+        severity_number = record.severity_number
+        if severity_number.__class__ is int:
+            # The severity dimension buckets 9 and SeverityNumber.INFO alike.
+            severity_number = _SEVERITY_NUMBERS.get(severity_number, severity_number)
         key = (
             tuple(map(values.get, self._key_sources)),
-            record.severity_number,
+            severity_number,
             record.event_name,
             tuple(map(buckets.__getitem__, self._direct_outputs)),
         )
-        try:
-            entry = self._memo.get(key)
-        except TypeError:  # an unhashable attribute value, such as a dict
-            key, entry = None, None
+        entry = self._memoized_entry(key)
         if entry is None:
             entry = self._evaluate(values, record, buckets, key)
 
@@ -161,13 +192,37 @@ class BucketingProcessor(LogRecordProcessor):
                 log_record.resource, resource_values
             )
 
+    def _memoized_entry(self, key: tuple[Any, ...]) -> _Entry | None:
+        """Return the memoized buckets of a key, or None to evaluate the record.
+
+        1, 1.0 and True are equal and hash alike in Python but bucket differently,
+        so an entry stored for a key with numbers or booleans also stores the types
+        and matches only a key with the same types. Entries of keys with only
+        strings, None and SeverityNumber members skip that check, because no value
+        of another built-in type is equal to those.
+        NOTE: an object whose `__eq__` claims equality with any string (such as
+        `unittest.mock.ANY`) can still hit such an entry.
+        """
+        try:
+            cached = self._memo.get(key)
+        except Exception:  # noqa: BLE001 - unhashable or uncomparable values
+            return None
+        if cached is None:
+            return None
+
+        types, entry = cached
+        if types is not None and types != _types_of(key):
+            return None
+
+        return entry
+
     def _evaluate(
         self,
         values: Mapping[str, Any],
         record: Any,
         buckets: dict[str, str],
-        key: tuple[Any, ...] | None,
-    ) -> tuple[dict[str, str], tuple[str, ...]]:
+        key: tuple[Any, ...],
+    ) -> _Entry:
         events = self._stats.events
         for compute in self._memoized:
             compute(values, record, buckets)
@@ -177,19 +232,23 @@ class BucketingProcessor(LogRecordProcessor):
             tuple(buckets[output] for output, _ in self._resource_attributes),
         )
         # Results that counted an unbucketable or overflowed value are not memoized,
-        # so that every occurrence is counted. Keys with long strings are not kept.
-        if key is not None and events == self._stats.events and _small(key[0]):
+        # so that every occurrence is counted. Keys with long strings, NaN or values
+        # of other types are not kept.
+        if events == self._stats.events and _memoizable(key):
             if len(self._memo) >= _MAX_MEMO:
                 self._memo.clear()
-            self._memo[key] = entry
+            self._memo.setdefault(key, (_typed_signature(key), entry))
 
         return entry
 
     def _write_attributes(
         self, record: Any, attributes: Any, new: dict[str, str]
     ) -> None:
-        if attributes.__class__ is not BoundedAttributes:
+        if not isinstance(attributes, BoundedAttributes):
             self._write_plain(record, attributes, new)
+            return
+        if not _FAST_ATTRIBUTES:
+            self._write_public(attributes, new)
             return
 
         # BoundedAttributes.__setitem__ costs about 0.5 us a key (lock, value cleaning,
@@ -214,18 +273,35 @@ class BucketingProcessor(LogRecordProcessor):
             else:
                 skipped += 1
 
-        if skipped:
-            self._stats.count_skipped(skipped)
-            self._warn(
-                "limit",
-                "%d bucket attributes were not written because the record reached the attribute count limit of %d; raise OTEL_ATTRIBUTE_COUNT_LIMIT or move dimensions to the resource",
-                skipped,
-                maxlen,
-            )
+        self._count_skipped(skipped, maxlen)
+
+    def _write_public(self, attributes: BoundedAttributes, new: dict[str, str]) -> None:
+        maxlen = attributes.maxlen
+        skipped = 0
+        for name, value in new.items():
+            if maxlen is None or name in attributes or len(attributes) < maxlen:
+                attributes[name] = value
+            else:
+                skipped += 1
+
+        self._count_skipped(skipped, maxlen)
+
+    def _count_skipped(self, skipped: int, maxlen: int | None) -> None:
+        if not skipped:
+            return
+
+        self._stats.count_skipped(skipped)
+        self._warn(
+            "limit",
+            "%d bucket attributes were not written because the record reached the attribute count limit of %d; raise OTEL_ATTRIBUTE_COUNT_LIMIT or move dimensions to the resource",
+            skipped,
+            maxlen,
+        )
 
     def _write_plain(self, record: Any, attributes: Any, new: dict[str, str]) -> None:
+        # `new` is a memoized entry shared by many records, so it is copied.
         if attributes is None:
-            record.attributes = new
+            record.attributes = dict(new)
         elif isinstance(attributes, dict):
             attributes.update(new)
         else:
@@ -243,7 +319,9 @@ class BucketingProcessor(LogRecordProcessor):
             return cached[1]
 
         merged = dict(base.attributes)
-        for (_, name), value in zip(self._resource_attributes, bucket_values):
+        for (_, name), value in zip(
+            self._resource_attributes, bucket_values, strict=True
+        ):
             merged[name] = value
         resource = Resource(merged, base.schema_url)
         if len(self._resources) >= _MAX_RESOURCES:
@@ -289,12 +367,27 @@ def _needed_dimensions(spec: BucketSpec) -> list[Any]:
     return [d for d in spec.dimensions if d.name in needed]
 
 
-def _small(raw_values: tuple[Any, ...]) -> bool:
+def _types_of(key: tuple[Any, ...]) -> tuple[type, ...]:
+    raw, severity_number, event_name, _ = key
+    return (*map(type, raw), type(severity_number), type(event_name))
+
+
+def _typed_signature(key: tuple[Any, ...]) -> tuple[type, ...] | None:
+    """Return the key's types, or None when they need no check on lookup."""
+    types = _types_of(key)
+    return None if _UNTYPED_KEY_TYPES.issuperset(types) else types
+
+
+def _memoizable(key: tuple[Any, ...]) -> bool:
+    """Return True for keys of short strings, finite numbers, None and severities."""
+    if not _MEMO_KEY_TYPES.issuperset(_types_of(key)):
+        return False
+
     total = 0
-    for value in raw_values:
+    for value in key[0]:
         if value.__class__ is str:
             total += len(value)
-        elif value is not None and value.__class__ not in (int, float, bool):
+        elif value.__class__ is float and value != value:
             return False
 
     return total <= _MAX_MEMO_KEY_CHARS

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry._logs import set_logger_provider
-from opentelemetry.instrumentation.logging.handler import LoggingHandler
 from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor
 from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.resources import Resource
@@ -18,22 +17,35 @@ from otel_mlbucket._export import CountingBatchLogRecordProcessor, SafeLogRecord
 from otel_mlbucket._spec import BucketSpec
 from otel_mlbucket.processor import QUIET, BucketingProcessor
 
+try:
+    from opentelemetry.instrumentation.logging.handler import LoggingHandler
+except ImportError:
+    # opentelemetry-instrumentation-logging 0.60b0, released with opentelemetry-sdk
+    # 1.39, has no handler module, so the SDK's own LoggingHandler is used. That one
+    # also writes code.* attributes and keeps event.name as an attribute.
+    from opentelemetry.sdk._logs import LoggingHandler  # type: ignore[assignment]
+
 _logger = logging.getLogger(__name__)
 
 PROTOCOLS = ("grpc", "http/protobuf")
 _OWN_LOGGERS = ("otel_mlbucket", "opentelemetry")
 
 
+def _is_own_logger(name: str) -> bool:
+    return any(name == own or name.startswith(own + ".") for own in _OWN_LOGGERS)
+
+
 class BucketingLoggingHandler(LoggingHandler):
     """The OpenTelemetry logging handler, minus records that would feed back.
 
-    Drops records of the `otel_mlbucket` and `opentelemetry` loggers and anything
-    logged while a bucketing processor runs on the same thread, so that neither this
-    package nor the SDK logs into the pipeline they are part of.
+    Drops records of the `otel_mlbucket` and `opentelemetry` loggers (and their
+    children) and anything logged while a bucketing processor runs on the same
+    thread, so that neither this package nor the SDK logs into the pipeline they are
+    part of.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
-        if QUIET.active or record.name.startswith(_OWN_LOGGERS):
+        if QUIET.active or _is_own_logger(record.name):
             return False
 
         return bool(super().filter(record))
@@ -141,18 +153,21 @@ def configure(
         `shutdown()`.
 
     Raises:
-        ValueError: protocol is not one of "grpc" or "http/protobuf".
+        ValueError: protocol is not one of "grpc" or "http/protobuf", or
+            max_queue_size (or OTEL_BLRP_MAX_QUEUE_SIZE) is not a positive integer.
+        SpecError: The spec, placements or feature schema are invalid.
     """
-    provider = LoggerProvider(resource=_resource_of(service_name, resource))
+    queue_size = _queue_size(max_queue_size)
     processor = BucketingProcessor(
         spec, placements=placements, feature_schema=feature_schema
     )
-    provider.add_log_record_processor(processor)
-    built = BucketedLogging(logger_provider=provider, processor=processor, handler=None)
-
     chosen = list(exporters or [])
     if _wants_otlp(otlp):
         chosen.append(otlp_exporter(protocol))
+
+    provider = LoggerProvider(resource=_resource_of(service_name, resource))
+    provider.add_log_record_processor(processor)
+    built = BucketedLogging(logger_provider=provider, processor=processor, handler=None)
     if store_path is not None:
         from otel_mlbucket.store import ParquetLogExporter
 
@@ -162,7 +177,7 @@ def configure(
         chosen.append(built.store)
 
     for exporter in chosen:
-        _add_batched(built, exporter, max_queue_size, schedule_delay_millis)
+        _add_batched(built, exporter, queue_size, schedule_delay_millis)
 
     if set_global:
         set_logger_provider(provider)
@@ -221,14 +236,28 @@ def otlp_exporter(protocol: str | None = None) -> LogRecordExporter:
     )
 
 
+def _queue_size(max_queue_size: int | None) -> int | None:
+    if max_queue_size is None:
+        return _int_from_env("OTEL_BLRP_MAX_QUEUE_SIZE")
+    if (
+        isinstance(max_queue_size, bool)
+        or not isinstance(max_queue_size, int)
+        or max_queue_size < 1
+    ):
+        raise ValueError(
+            f"Invalid max_queue_size={max_queue_size!r}: it must be a positive integer."
+        )
+
+    return max_queue_size
+
+
 def _add_batched(
     built: BucketedLogging,
     exporter: LogRecordExporter,
-    max_queue_size: int | None,
+    queue_size: int | None,
     schedule_delay_millis: float | None,
 ) -> None:
     safe = SafeLogRecordExporter(exporter)
-    queue_size = max_queue_size or _int_from_env("OTEL_BLRP_MAX_QUEUE_SIZE")
     batch = CountingBatchLogRecordProcessor(
         safe, max_queue_size=queue_size, schedule_delay_millis=schedule_delay_millis
     )
@@ -276,14 +305,16 @@ def add_to_provider(
 
     For providers built by someone else, such as `opentelemetry-instrument`, whose
     batch processor is already registered: appending would put bucketing after the
-    batch copy, so this puts it in front.
+    batch copy, so this puts it in front. Calling it again is harmless: when the
+    provider already has `processor` (or, with processor None, any
+    BucketingProcessor), that one is returned and nothing is inserted.
 
     Args:
         provider: An SDK LoggerProvider.
         processor: The processor to insert; a default BucketingProcessor when None.
 
     Returns:
-        The inserted processor.
+        The inserted (or already registered) processor.
 
     Raises:
         TypeError: The provider is not an SDK LoggerProvider.
@@ -294,12 +325,29 @@ def add_to_provider(
             "set OTEL_LOGS_EXPORTER=otlp so that opentelemetry-instrument builds an SDK provider."
         )
 
-    processor = processor or BucketingProcessor()
-    # NOTE: the SDK has no public way to insert a processor first; this relies on
-    # SynchronousMultiLogRecordProcessor._log_record_processors and its _lock
-    # (opentelemetry-sdk 1.39 to 1.45), pinned by tests/test_setup.py.
+    # NOTE: the SDK has no public way to insert a processor first. This relies on
+    # LoggerProvider._multi_log_record_processor and its _log_record_processors and
+    # _lock (opentelemetry-sdk 1.39 to 1.45), which tests/test_setup.py pins.
     multi = provider._multi_log_record_processor
     with multi._lock:
-        multi._log_record_processors = (processor, *multi._log_record_processors)
+        registered = multi._log_record_processors
+        existing = _registered_bucketing(registered, processor)
+        if existing is not None:
+            return existing
+
+        processor = processor or BucketingProcessor()
+        multi._log_record_processors = (processor, *registered)
 
     return processor
+
+
+def _registered_bucketing(
+    registered: tuple[LogRecordProcessor, ...], processor: LogRecordProcessor | None
+) -> LogRecordProcessor | None:
+    for candidate in registered:
+        if candidate is processor:
+            return candidate
+        if processor is None and isinstance(candidate, BucketingProcessor):
+            return candidate
+
+    return None

@@ -106,7 +106,7 @@ class _LogsService(logs_service_pb2_grpc.LogsServiceServicer):
     def __init__(self, receiver: OTLPReceiver):
         self._receiver = receiver
 
-    def Export(self, request, context):  # noqa: N802 - gRPC method name
+    def Export(self, request, context):  # the gRPC method name
         self._receiver.add(request, dict(context.invocation_metadata()))
         return logs_service_pb2.ExportLogsServiceResponse()
 
@@ -126,7 +126,7 @@ def start_http(receiver: OTLPReceiver) -> tuple[ThreadingHTTPServer, int]:
     """Start an HTTP OTLP receiver on 127.0.0.1; return the server and its port."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server method name
+        def do_POST(self):  # the http.server method name
             length = int(self.headers.get("Content-Length") or 0)
             payload = self.rfile.read(length)
             if self.headers.get("Content-Encoding") == "gzip":
@@ -147,7 +147,7 @@ def start_http(receiver: OTLPReceiver) -> tuple[ThreadingHTTPServer, int]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format, *args):  # noqa: A002 - silence request logging
+        def log_message(self, format, *args):  # silences request logging
             return
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _otlp_receiver import OTLPReceiver, start_grpc, start_http  # noqa: E402
+from _otlp_receiver import OTLPReceiver, start_grpc, start_http
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -52,3 +52,33 @@ def otelcol_bin() -> Path:
 @pytest.fixture
 def victorialogs_bin() -> Path:
     return require_binary("VICTORIALOGS_BIN", "VictoriaLogs")
+
+
+@pytest.fixture
+def otlp_env(monkeypatch):
+    """Return a function that points the OTLP exporters at a loopback endpoint.
+
+    Every OTEL_* variable of the test environment is removed first, so that only
+    the endpoint and protocol set here configure the exporters.
+    """
+    for name in list(os.environ):
+        if name.startswith("OTEL_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+
+    def point(endpoint: str, protocol: str) -> None:
+        if not endpoint.startswith("http://127.0.0.1:"):
+            raise ValueError(f"Invalid test endpoint {endpoint!r}: use 127.0.0.1.")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
+
+    return point
+
+
+@pytest.fixture(params=["grpc", "http/protobuf"])
+def otlp_receiver(request, otlp_env):
+    """Yield (receiver, protocol) with the OTLP environment pointed at the receiver."""
+    fixture = "grpc_receiver" if request.param == "grpc" else "http_receiver"
+    receiver, endpoint = request.getfixturevalue(fixture)
+    otlp_env(endpoint, request.param)
+    return receiver, request.param
