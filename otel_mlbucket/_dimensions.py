@@ -12,6 +12,7 @@ import bisect
 import datetime as dt
 import operator
 import re
+import sys
 import threading
 import zoneinfo
 from collections.abc import Callable, Mapping, Sequence
@@ -21,6 +22,7 @@ from otel_mlbucket._stats import BucketStats, renew_lock_after_fork
 from otel_mlbucket._values import INVALID, MISSING, is_bool, to_float, to_text
 
 EVENT_NAME = "event.name"
+_FLOAT_MAX = sys.float_info.max
 _NANOS_PER_SECOND = 1_000_000_000
 _CACHE_SLOT_SECONDS = 900
 _CACHE_SLOT_NANOS = _CACHE_SLOT_SECONDS * _NANOS_PER_SECOND
@@ -71,6 +73,24 @@ class Dimension:
         """Return each output's closed set of bucket values, or None when open."""
         return {output: None for output in self.outputs}
 
+    def fast_bucket(self) -> Callable[[Mapping[str, Any], Any], Any]:
+        """Return a function of (attributes, log_record) giving the bucket, or the
+        tuple of the outputs' buckets when the dimension has several.
+
+        Direct dimensions override it with a fast path; this default goes through
+        `compute`.
+        """
+        compute, outputs = self.compute, self.outputs
+
+        def bucket(attributes, log_record):
+            buckets: dict[str, str] = {}
+            compute(attributes, log_record, buckets)
+            if len(outputs) == 1:
+                return buckets[outputs[0]]
+            return tuple(buckets[output] for output in outputs)
+
+        return bucket
+
     def key_sources(self) -> tuple[str, ...]:
         """Return the attributes whose values decide the buckets of a memoized dimension."""
         return ()
@@ -112,6 +132,14 @@ class TimeDimension(Dimension):
         labels = self.labels_for(nanos)
         for output, label in zip(self.granularities, labels, strict=True):
             buckets[output] = label
+
+    def fast_bucket(self):
+        labels_for = self.labels_for
+
+        def bucket(attributes, log_record):
+            return labels_for(log_record.timestamp or log_record.observed_timestamp)
+
+        return bucket
 
     def labels_for(self, nanos: Any) -> tuple[str, ...]:
         """Return the bucket labels, one per granularity, of a Unix time in ns."""
@@ -274,6 +302,23 @@ class RangeDimension(Dimension):
     def compute(self, attributes, log_record, buckets):
         buckets[self.name] = self.bucket_of(attributes.get(self.source))
 
+    def fast_bucket(self):
+        source, boundaries, buckets = self.source, self.boundaries, self.buckets
+        low = self.min_value if self.min_value is not None else -_FLOAT_MAX
+        high = self.max_value if self.max_value is not None else _FLOAT_MAX
+        slow = self.bucket_of
+        bisect_right = bisect.bisect_right
+
+        def bucket(attributes, log_record):
+            value = attributes.get(source)
+            # The chained comparison is False for NaN and the infinities, which
+            # take the slow path and are counted there.
+            if value.__class__ is float and low <= value <= high:
+                return buckets[bisect_right(boundaries, value)]
+            return slow(value)
+
+        return bucket
+
     def bucket_of(self, value: Any) -> str:
         """Return the range bucket of one raw value; boundary values go up."""
         if value.__class__ is not float:
@@ -329,6 +374,27 @@ class DriftDimension(Dimension):
         buckets[self.name] = self.bucket_of(
             attributes.get(self.expected_source), attributes.get(self.actual_source)
         )
+
+    def fast_bucket(self):
+        expected_source, actual_source = self.expected_source, self.actual_source
+        boundaries, buckets, epsilon = self.boundaries, self.buckets, self.epsilon
+        relative = self.measure == "relative"
+        slow = self.bucket_of
+        bisect_right = bisect.bisect_right
+
+        def bucket(attributes, log_record):
+            expected = attributes.get(expected_source)
+            actual = attributes.get(actual_source)
+            if expected.__class__ is float and actual.__class__ is float:
+                difference = abs(actual - expected)
+                if relative:
+                    difference /= max(abs(expected), epsilon)
+                # False for NaN and infinity, which the slow path counts as invalid.
+                if difference <= _FLOAT_MAX:
+                    return buckets[bisect_right(boundaries, difference)]
+            return slow(expected, actual)
+
+        return bucket
 
     def bucket_of(self, expected: Any, actual: Any) -> str:
         """Return the drift bucket of one expected and actual output."""

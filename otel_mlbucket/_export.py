@@ -202,6 +202,7 @@ class SafeLogRecordExporter(LogRecordExporter):
         self.exporter = exporter
         self._repaired = AtomicCounter()
         self._dropped = AtomicCounter()
+        self._failed = AtomicCounter()
         self._rate_limiter = _RateLimiter()
 
     @property
@@ -214,6 +215,13 @@ class SafeLogRecordExporter(LogRecordExporter):
         """Records dropped because they could not be encoded even after repair."""
         return self._dropped.value
 
+    @property
+    def records_failed(self) -> int:
+        """Records of batches the exporter reported as failed, after its own
+        retries, such as when the collector stayed unreachable past the OTLP
+        exporter's timeout. These records are lost."""
+        return self._failed.value
+
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         repaired = sum(_repair(record.log_record) for record in batch)
         if repaired:
@@ -225,7 +233,7 @@ class SafeLogRecordExporter(LogRecordExporter):
                 )
 
         try:
-            return self.exporter.export(batch)
+            result = self.exporter.export(batch)
         except self._ENCODING_ERRORS as exc:
             if self._rate_limiter.allow("retry"):
                 _logger.warning(
@@ -233,8 +241,20 @@ class SafeLogRecordExporter(LogRecordExporter):
                     len(batch),
                     exc,
                 )
+            return self._export_one_by_one(batch)
 
-        return self._export_one_by_one(batch)
+        if result is not LogRecordExportResult.SUCCESS:
+            self._count_failed(len(batch))
+        return result
+
+    def _count_failed(self, records: int) -> None:
+        self._failed.add(records)
+        if self._rate_limiter.allow("failed"):
+            _logger.error(
+                "Exporting %d log records failed after the exporter's retries; %d lost so far",
+                records,
+                self.records_failed,
+            )
 
     def _export_one_by_one(
         self, batch: Sequence[ReadableLogRecord]
@@ -244,6 +264,7 @@ class SafeLogRecordExporter(LogRecordExporter):
             try:
                 if self.exporter.export([record]) is not LogRecordExportResult.SUCCESS:
                     result = LogRecordExportResult.FAILURE
+                    self._count_failed(1)
             except self._ENCODING_ERRORS as exc:
                 self._dropped.increment()
                 if self._rate_limiter.allow("dropped"):

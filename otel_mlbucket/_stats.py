@@ -8,6 +8,7 @@ import threading
 import weakref
 from collections import Counter
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 _LOCK_OWNERS: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -45,6 +46,10 @@ class AtomicCounter:
 
     def increment(self) -> None:
         next(self._count)
+
+    def incrementer(self) -> Callable[[], object]:
+        """Return the count's bound `__next__`: one C call per increment."""
+        return self._count.__next__
 
     def add(self, amount: int) -> None:
         for _ in range(amount):
@@ -96,6 +101,10 @@ class BucketStats:
 
     def count_bucketed(self) -> None:
         self._bucketed.increment()
+
+    def bucketed_incrementer(self) -> Callable[[], object]:
+        """Return a function that counts one bucketed record with one C call."""
+        return self._bucketed.incrementer()
 
     def count_failed(self) -> None:
         self._failed.increment()

@@ -6,7 +6,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry._logs import SeverityNumber
@@ -27,7 +27,9 @@ _WARNING_INTERVAL_SECONDS = 60.0
 _MEMO_KEY_TYPES = frozenset({str, int, float, bool, type(None), SeverityNumber})
 _UNTYPED_KEY_TYPES = frozenset({str, type(None), SeverityNumber})
 _SEVERITY_NUMBERS = {member.value: member for member in SeverityNumber}
-_Entry = tuple[dict[str, str], tuple[str, ...]]
+# Record attributes, resource bucket values, and the bucketed resource per base
+# resource (by id, with the base kept to detect a reused id).
+_Entry = tuple[dict[str, str], tuple[str, ...], dict[int, tuple[Any, Resource]]]
 """Memoized buckets: record attributes by name, and resource bucket values."""
 
 
@@ -50,7 +52,8 @@ _FAST_ATTRIBUTES = _has_bounded_attributes_internals()
 
 
 class _Quiet(threading.local):
-    """Marks threads inside `on_emit`; the setup's log handler drops their records."""
+    """Marks a thread while the processor logs a warning; the handler `configure`
+    installs drops records logged on such a thread."""
 
     active = False
 
@@ -91,9 +94,9 @@ class BucketingProcessor(LogRecordProcessor):
     `stats().records_failed`. The processor starts no threads, and its locks are
     renewed in a forked child, so it keeps working after `os.fork()`. Its own
     warnings go to the `otel_mlbucket.processor` logger, rate-limited to one per
-    minute per kind; while `on_emit` runs, the handler installed by
-    `otel_mlbucket.configure` drops anything logged on that thread, so the processor
-    never feeds back into the pipeline it sits in.
+    minute per kind. The handler installed by `otel_mlbucket.configure` drops
+    records of that logger and anything logged on a thread while such a warning is
+    logged, so the processor never feeds back into the pipeline it sits in.
 
     Args:
         spec: The bucket spec. Defaults to the file named by OTEL_MLBUCKET_SPEC, or
@@ -120,8 +123,11 @@ class BucketingProcessor(LogRecordProcessor):
         self.spec = spec
         self._stats = spec.stats
         needed = _needed_dimensions(spec)
-        self._direct = tuple(d.compute for d in needed if d.direct)
-        self._direct_outputs = tuple(o for d in needed if d.direct for o in d.outputs)
+        self._direct_dimensions = tuple(d for d in needed if d.direct)
+        self._direct = _direct_evaluator(
+            tuple(d.fast_bucket() for d in self._direct_dimensions)
+        )
+        self._count_bucketed = spec.stats.bucketed_incrementer()
         self._memoized = tuple(d.compute for d in needed if not d.direct)
         self._key_sources = tuple(
             dict.fromkeys(s for d in needed if not d.direct for s in d.key_sources())
@@ -140,10 +146,6 @@ class BucketingProcessor(LogRecordProcessor):
 
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
         """Add bucket attributes to one record. Never raises."""
-        if QUIET.active:
-            return
-
-        QUIET.active = True
         try:
             self._bucket(log_record)
         except Exception as exc:  # noqa: BLE001 - on_emit must never raise
@@ -154,9 +156,7 @@ class BucketingProcessor(LogRecordProcessor):
                 exc,
             )
         else:
-            self._stats.count_bucketed()
-        finally:
-            QUIET.active = False
+            self._count_bucketed()
 
     def _bucket(self, log_record: ReadWriteLogRecord) -> None:
         record = log_record.log_record
@@ -166,10 +166,7 @@ class BucketingProcessor(LogRecordProcessor):
         else:
             values = attributes if attributes is not None else {}
 
-        buckets: dict[str, str] = {}
-        for compute in self._direct:
-            compute(values, record, buckets)
-
+        direct = self._direct(values, record)
         severity_number = record.severity_number
         if severity_number.__class__ is int:
             # The severity dimension buckets 9 and SeverityNumber.INFO alike.
@@ -178,19 +175,25 @@ class BucketingProcessor(LogRecordProcessor):
             tuple(map(values.get, self._key_sources)),
             severity_number,
             record.event_name,
-            tuple(map(buckets.__getitem__, self._direct_outputs)),
+            direct,
         )
+
         entry = self._memoized_entry(key)
         if entry is None:
-            entry = self._evaluate(values, record, buckets, key)
+            entry = self._evaluate(values, record, direct, key)
 
-        record_attributes, resource_values = entry
+        record_attributes, resource_values, resources = entry
         if record_attributes:
             self._write_attributes(record, attributes, record_attributes)
         if resource_values:
-            log_record.resource = self._resource_for(
-                log_record.resource, resource_values
-            )
+            base = log_record.resource
+            cached = resources.get(id(base))
+            if cached is not None and cached[0] is base:
+                log_record.resource = cached[1]
+            else:
+                resource = self._resource_for(base, resource_values)
+                resources[id(base)] = (base, resource)
+                log_record.resource = resource
 
     def _memoized_entry(self, key: tuple[Any, ...]) -> _Entry | None:
         """Return the memoized buckets of a key, or None to evaluate the record.
@@ -200,6 +203,7 @@ class BucketingProcessor(LogRecordProcessor):
         and matches only a key with the same types. Entries of keys with only
         strings, None and SeverityNumber members skip that check, because no value
         of another built-in type is equal to those.
+
         NOTE: an object whose `__eq__` claims equality with any string (such as
         `unittest.mock.ANY`) can still hit such an entry.
         """
@@ -207,29 +211,37 @@ class BucketingProcessor(LogRecordProcessor):
             cached = self._memo.get(key)
         except Exception:  # noqa: BLE001 - unhashable or uncomparable values
             return None
+
         if cached is None:
             return None
 
         types, entry = cached
         if types is not None and types != _types_of(key):
             return None
-
         return entry
 
     def _evaluate(
         self,
         values: Mapping[str, Any],
         record: Any,
-        buckets: dict[str, str],
+        direct: tuple[Any, ...],
         key: tuple[Any, ...],
     ) -> _Entry:
+        buckets: dict[str, str] = {}
+        for dimension, result in zip(self._direct_dimensions, direct, strict=True):
+            if len(dimension.outputs) == 1:
+                buckets[dimension.name] = result
+            else:
+                buckets.update(zip(dimension.outputs, result, strict=True))
+
         events = self._stats.events
         for compute in self._memoized:
             compute(values, record, buckets)
 
-        entry = (
+        entry: _Entry = (
             {name: buckets[output] for output, name in self._record_attributes},
             tuple(buckets[output] for output, _ in self._resource_attributes),
+            {},
         )
         # Results that counted an unbucketable or overflowed value are not memoized,
         # so that every occurrence is counted. Keys with long strings, NaN or values
@@ -336,7 +348,11 @@ class BucketingProcessor(LogRecordProcessor):
             return
 
         self._warned_at[kind] = now
-        _logger.warning(message, *args)
+        QUIET.active = True
+        try:
+            _logger.warning(message, *args)
+        finally:
+            QUIET.active = False
 
     def stats(self) -> StatsSnapshot:
         """Return the counts of bucketed records, unbucketable and overflowed values."""
@@ -391,3 +407,19 @@ def _memoizable(key: tuple[Any, ...]) -> bool:
             return False
 
     return total <= _MAX_MEMO_KEY_CHARS
+
+
+def _direct_evaluator(
+    buckets: tuple[Callable[[Mapping[str, Any], Any], Any], ...],
+) -> Callable[[Mapping[str, Any], Any], tuple[Any, ...]]:
+    """Return one function that evaluates every direct dimension into a tuple."""
+    if not buckets:
+        return lambda values, record: ()
+    if len(buckets) == 1:
+        (first,) = buckets
+        return lambda values, record: (first(values, record),)
+    if len(buckets) == 2:
+        first, second = buckets
+        return lambda values, record: (first(values, record), second(values, record))
+
+    return lambda values, record: tuple([bucket(values, record) for bucket in buckets])

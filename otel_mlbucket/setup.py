@@ -86,11 +86,17 @@ class BucketedLogging:
             "queue_dropped": sum(p.dropped() for p in self.batch_processors),
             "export_repaired": sum(e.records_repaired for e in self.exporters),
             "export_dropped": sum(e.records_dropped for e in self.exporters),
+            "export_failed": sum(e.records_failed for e in self.exporters),
         }
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Export everything queued so far."""
-        return bool(self.logger_provider.force_flush(timeout_millis))
+        """Export everything queued so far and flush exporters that buffer, such as
+        the embedded store."""
+        flushed = bool(self.logger_provider.force_flush(timeout_millis))
+        for exporter in self.exporters:
+            flushed = exporter.force_flush(timeout_millis) and flushed
+
+        return flushed
 
     def shutdown(self) -> None:
         """Detach the handler, flush every queue and shut the exporters down."""

@@ -11,6 +11,7 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import (
     BatchLogRecordProcessor,
     InMemoryLogRecordExporter,
+    LogRecordExportResult,
 )
 from opentelemetry.sdk.resources import Resource
 
@@ -308,14 +309,15 @@ def test_processor_warning_not_exported(configured, monkeypatch, caplog):
 
 
 class _TalkativeProcessor(BucketingProcessor):
-    """Logs through a third-party logger while it buckets."""
+    """Logs a warning, rate limit aside, through a third-party logger per record."""
 
     def _bucket(self, log_record):
-        logging.getLogger("thirdparty.inside").warning("logged inside on_emit")
+        self._warned_at.clear()
+        self._warn("talk", "logged inside on_emit by %s", "a processor warning")
         super()._bucket(log_record)
 
 
-def test_logging_inside_on_emit_not_exported(configured):
+def test_processor_warning_inside_on_emit_not_exported(configured):
     exporter = InMemoryLogRecordExporter()
     built = configured(exporters=[exporter], attach_to="")
     talkative = _TalkativeProcessor()
@@ -359,4 +361,51 @@ def test_stats_keys(configured):
         "queue_dropped",
         "export_repaired",
         "export_dropped",
+        "export_failed",
     }
+
+
+class _FailingExporter(InMemoryLogRecordExporter):
+    """Reports every batch as failed, as the OTLP exporter does after its retries."""
+
+    def export(self, batch):
+        super().export(batch)
+        return LogRecordExportResult.FAILURE
+
+
+def test_failed_exports_counted(configured):
+    built = configured(exporters=[_FailingExporter()])
+
+    for index in range(5):
+        built.logger_provider.get_logger("f").emit(body=f"lost {index}")
+    built.force_flush()
+
+    assert built.stats()["export_failed"] == 5
+
+
+class _BufferingExporter(InMemoryLogRecordExporter):
+    """Holds records until its own force_flush, as the Parquet store does."""
+
+    def __init__(self):
+        super().__init__()
+        self.buffered: list = []
+
+    def export(self, batch):
+        self.buffered.extend(batch)
+        return LogRecordExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        super().export(self.buffered)
+        self.buffered = []
+        return True
+
+
+def test_force_flush_reaches_buffering_exporter(configured):
+    exporter = _BufferingExporter()
+    built = configured(exporters=[exporter])
+
+    built.logger_provider.get_logger("b").emit(body="buffered")
+    flushed = built.force_flush()
+
+    assert flushed is True
+    assert [r.log_record.body for r in exporter.get_finished_logs()] == ["buffered"]
