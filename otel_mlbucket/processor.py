@@ -14,6 +14,7 @@ from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
 from opentelemetry.sdk.resources import Resource
 
+from otel_mlbucket._compiled import compile_bucket_function
 from otel_mlbucket._spec import BucketSpec
 from otel_mlbucket._stats import StatsSnapshot
 
@@ -128,6 +129,8 @@ class BucketingProcessor(LogRecordProcessor):
             tuple(d.fast_bucket() for d in self._direct_dimensions)
         )
         self._count_bucketed = spec.stats.bucketed_incrementer()
+        self._severity_numbers = _SEVERITY_NUMBERS
+        self._types_of = _types_of
         self._memoized = tuple(d.compute for d in needed if not d.direct)
         self._key_sources = tuple(
             dict.fromkeys(s for d in needed if not d.direct for s in d.key_sources())
@@ -143,6 +146,10 @@ class BucketingProcessor(LogRecordProcessor):
             tuple[int, tuple[str, ...]], tuple[Resource, Resource]
         ] = {}
         self._warned_at: dict[str, float] = {}
+        if type(self)._bucket is BucketingProcessor._bucket:
+            # One function generated for this spec; `_bucket` below is the same
+            # logic written out, used by subclasses and as the tests' reference.
+            self._bucket = compile_bucket_function(self, _FAST_ATTRIBUTES)  # type: ignore[method-assign]
 
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
         """Add bucket attributes to one record. Never raises."""
