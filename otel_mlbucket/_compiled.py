@@ -91,7 +91,7 @@ def compile_bucket_function(
             "            log_record.resource = resource",
         ]
     )
-    exec("\n".join(lines), namespace)  # noqa: S102 - source built above from spec data
+    exec("\n".join(lines), namespace)
     return namespace["bucket"]
 
 
