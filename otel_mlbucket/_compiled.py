@@ -22,10 +22,11 @@ from otel_mlbucket import _dimensions as dims
 _FLOAT_MAX = sys.float_info.max
 
 
-def compile_bucket_function(
-    processor: Any, fast_attributes: bool
-) -> Callable[[Any], None]:
-    """Return `bucket(log_record)` for a BucketingProcessor, specialised to its spec.
+def compile_on_emit(processor: Any, fast_attributes: bool) -> Callable[[Any], None]:
+    """Return `on_emit(log_record)` for a BucketingProcessor, specialised to its spec.
+
+    The function counts the record as bucketed, or calls the processor's
+    `_bucketing_failed(exc)` for any exception, so it never raises.
 
     Args:
         processor: The processor; its spec, memo and helper methods are bound in.
@@ -44,7 +45,8 @@ def compile_bucket_function(
         "EVALUATE": processor._evaluate,
         "WRITE": processor._write_attributes,
         "RESOURCE_FOR": processor._resource_for,
-        "KEY_SOURCES": processor._key_sources,
+        "COUNT_BUCKETED": processor._count_bucketed,
+        "FAILED": processor._bucketing_failed,
     }
     lines = [
         "def bucket(log_record):",
@@ -62,13 +64,18 @@ def compile_bucket_function(
         lines.extend(_direct_lines(index, dimension, namespace))
 
     direct = "(" + "".join(f"{name}, " for name in names) + ")"
+    for index, source in enumerate(processor._key_sources):
+        namespace[f"K{index}"] = source
+    raw = (
+        "(" + "".join(f"get(K{i}), " for i in range(len(processor._key_sources))) + ")"
+    )
     lines.extend(
         [
             "    severity = record.severity_number",
             "    if severity.__class__ is int:",
             "        severity = SEVERITIES.get(severity, severity)",
             f"    direct = {direct}",
-            "    key = (tuple(map(get, KEY_SOURCES)), severity, record.event_name, direct)",
+            f"    key = ({raw}, severity, record.event_name, direct)",
             "    try:",
             "        cached = MEMO_GET(key)",
             "    except Exception:",
@@ -91,8 +98,19 @@ def compile_bucket_function(
             "            log_record.resource = resource",
         ]
     )
+    lines.extend(
+        [
+            "def on_emit(log_record):",
+            "    try:",
+            "        bucket(log_record)",
+            "    except Exception as exc:",
+            "        FAILED(exc)",
+            "    else:",
+            "        COUNT_BUCKETED()",
+        ]
+    )
     exec("\n".join(lines), namespace)
-    return namespace["bucket"]
+    return namespace["on_emit"]
 
 
 def _direct_lines(index: int, dimension: Any, namespace: dict[str, Any]) -> list[str]:

@@ -14,7 +14,7 @@ from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
 from opentelemetry.sdk.resources import Resource
 
-from otel_mlbucket._compiled import compile_bucket_function
+from otel_mlbucket._compiled import compile_on_emit
 from otel_mlbucket._spec import BucketSpec
 from otel_mlbucket._stats import StatsSnapshot
 
@@ -146,24 +146,30 @@ class BucketingProcessor(LogRecordProcessor):
             tuple[int, tuple[str, ...]], tuple[Resource, Resource]
         ] = {}
         self._warned_at: dict[str, float] = {}
-        if type(self)._bucket is BucketingProcessor._bucket:
-            # One function generated for this spec; `_bucket` below is the same
-            # logic written out, used by subclasses and as the tests' reference.
-            self._bucket = compile_bucket_function(self, _FAST_ATTRIBUTES)  # type: ignore[method-assign]
+        if type(self).on_emit is BucketingProcessor.on_emit and (
+            type(self)._bucket is BucketingProcessor._bucket
+        ):
+            # One function generated for this spec; `on_emit` and `_bucket` below
+            # are the same logic written out, used by subclasses and as the tests'
+            # reference.
+            self.on_emit = compile_on_emit(self, _FAST_ATTRIBUTES)  # type: ignore[method-assign]
 
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
         """Add bucket attributes to one record. Never raises."""
         try:
             self._bucket(log_record)
         except Exception as exc:  # noqa: BLE001 - on_emit must never raise
-            self._stats.count_failed()
-            self._warn(
-                "failed",
-                "Bucketing a log record failed; the record travels on unbucketed: %r",
-                exc,
-            )
+            self._bucketing_failed(exc)
         else:
             self._count_bucketed()
+
+    def _bucketing_failed(self, exc: Exception) -> None:
+        self._stats.count_failed()
+        self._warn(
+            "failed",
+            "Bucketing a log record failed; the record travels on unbucketed: %r",
+            exc,
+        )
 
     def _bucket(self, log_record: ReadWriteLogRecord) -> None:
         record = log_record.log_record

@@ -79,12 +79,12 @@ def _emit_all(processor: BucketingProcessor):
 def test_compiled_matches_reference(placements):
     compiled = BucketingProcessor(placements=placements)
     reference = BucketingProcessor(placements=placements)
-    del reference._bucket  # back to the class's written-out `_bucket`
+    del reference.on_emit  # back to the class's written-out `on_emit`
 
     compiled_rows = _emit_all(compiled)
     reference_rows = _emit_all(reference)
 
-    assert "_bucket" in vars(compiled)
+    assert "on_emit" in vars(compiled)
     assert len(compiled_rows) == len(reference_rows)
     for compiled_row, reference_row in zip(compiled_rows, reference_rows, strict=True):
         assert repr(compiled_row) == repr(reference_row)
@@ -96,4 +96,4 @@ def test_subclass_override_keeps_reference_path():
         def _bucket(self, log_record):
             super()._bucket(log_record)
 
-    assert "_bucket" not in vars(Subclass())
+    assert "on_emit" not in vars(Subclass())
