@@ -1,0 +1,1 @@
+"""Benchmarks of otel-mlbucket. Run all with `python -m bench` (or `make bench`)."""
