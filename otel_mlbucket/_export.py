@@ -21,6 +21,8 @@ from otel_mlbucket._values import repair_utf8
 
 _logger = logging.getLogger(__name__)
 
+_UINT64_LIMIT = 2**64
+
 DEFAULT_MAX_QUEUE_SIZE = 65536
 """Default batch queue size. The SDK's 2048 drops most of a burst from a busy model
 server; 65536 records of about 1 KiB each cost about 64 MiB at worst."""
@@ -223,7 +225,9 @@ class SafeLogRecordExporter(LogRecordExporter):
         return self._failed.value
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
-        repaired = sum(_repair(record.log_record) for record in batch)
+        batch, repaired = self._repaired_batch(batch)
+        if not batch:
+            return LogRecordExportResult.SUCCESS
         if repaired:
             self._repaired.add(repaired)
             if self._rate_limiter.allow("repaired"):
@@ -246,6 +250,34 @@ class SafeLogRecordExporter(LogRecordExporter):
         if result is not LogRecordExportResult.SUCCESS:
             self._count_failed(len(batch))
         return result
+
+    def _repaired_batch(
+        self, batch: Sequence[ReadableLogRecord]
+    ) -> tuple[Sequence[ReadableLogRecord], int]:
+        """Repair every record; drop and count those whose repair itself raises."""
+        repaired = 0
+        kept: list[ReadableLogRecord] | None = None
+        for index, record in enumerate(batch):
+            try:
+                repaired += _repair(record.log_record)
+            except Exception as exc:  # noqa: BLE001 - hostile values, such as a key whose __str__ raises
+                if kept is None:
+                    kept = list(batch[:index])
+                self._drop_unrepairable(exc)
+                continue
+            if kept is not None:
+                kept.append(record)
+
+        return (batch if kept is None else kept), repaired
+
+    def _drop_unrepairable(self, exc: Exception) -> None:
+        self._dropped.increment()
+        if self._rate_limiter.allow("unrepairable"):
+            _logger.error(
+                "Dropped a log record whose values cannot be repaired for export (%r); %d dropped so far",
+                exc,
+                self.records_dropped,
+            )
 
     def _count_failed(self, records: int) -> None:
         self._failed.add(records)
@@ -292,7 +324,7 @@ def _repair(log_record: Any) -> bool:
     NOTE: a repaired record's attributes are a plain dict, so its dropped
     attribute count is exported as 0.
     """
-    changed = False
+    changed = _repair_timestamps(log_record)
     if not _is_clean(log_record.body):
         log_record.body = _repair_value(log_record.body)
         changed = True
@@ -312,6 +344,30 @@ def _repair(log_record: Any) -> bool:
         changed = True
 
     return changed
+
+
+def _repair_timestamps(log_record: Any) -> bool:
+    """Replace timestamps outside the OTLP fixed64 range, which fail the whole batch.
+
+    An invalid record timestamp becomes None, so the observed timestamp stands in; an
+    invalid observed timestamp becomes the export time.
+    """
+    changed = False
+    if not _valid_nanos(log_record.timestamp, allow_none=True):
+        log_record.timestamp = None
+        changed = True
+    if not _valid_nanos(log_record.observed_timestamp, allow_none=False):
+        log_record.observed_timestamp = time.time_ns()
+        changed = True
+
+    return changed
+
+
+def _valid_nanos(value: Any, allow_none: bool) -> bool:
+    if value is None:
+        return allow_none
+
+    return value.__class__ is int and 0 <= value < _UINT64_LIMIT
 
 
 def _attributes_are_clean(attributes: Mapping[str, Any]) -> bool:

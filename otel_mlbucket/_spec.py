@@ -282,7 +282,7 @@ class BucketSpec:
     def _build_drift(self, name, placement, reader):
         boundaries, buckets = reader.ranges()
         epsilon = reader.number("epsilon", default=1e-9)
-        if epsilon <= 0:
+        if epsilon is None or epsilon <= 0:
             raise _fail(
                 f"{reader.key}.epsilon", epsilon, "it must be a positive number."
             )

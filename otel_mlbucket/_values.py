@@ -106,8 +106,12 @@ def to_text(value: Any, max_length: int) -> Any:
     if value is None:
         return MISSING
 
-    if isinstance(value, str):
+    if value.__class__ is str:
         text = value
+    elif isinstance(value, str):
+        # An exact copy, so that a subclass's __eq__ or __hash__ cannot make one
+        # bucket value stand for another in the caches and labels.
+        text = str.__str__(value)
     elif isinstance(value, (bytes, bytearray)):
         text = bytes(value[: max_length * 4]).decode("utf-8", "replace")
     elif is_container(value):

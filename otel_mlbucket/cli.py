@@ -46,9 +46,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
-    except (OSError, RuntimeError, ValueError) as exc:
+    except (OSError, RuntimeError, ValueError, LookupError) as exc:
         print(f"Failed: {exc}", file=sys.stderr)
         return 1
+    except Exception as exc:
+        if not _is_query_error(exc):
+            raise
+        print(f"Failed: {exc}", file=sys.stderr)
+        return 1
+
+
+def _is_query_error(exc: Exception) -> bool:
+    query = sys.modules.get("otel_mlbucket.query")
+    return query is not None and isinstance(exc, query.QueryError)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,10 @@ MAX_CHUNK_BYTES = 256 * 1024 * 1024
 
 _BATCH_RECORDS = 8192
 
+# What converting a decoded request raises when its JSON has the wrong shape: a list
+# where an object belongs, "abc" as a doubleValue, bad base64, nesting too deep.
+_SHAPE_ERRORS = (AttributeError, TypeError, ValueError, KeyError, RecursionError)
+
 
 @dataclass(frozen=True)
 class SkippedChunk:
@@ -101,9 +105,14 @@ def ingest(
     batch: list[ReadableLogRecord] = []
     for path in _expand(inputs):
         report.files += 1
-        for request in _requests(path, report):
+        for request, offset, line in _requests(path, report):
+            try:
+                records = list(_records(request))
+            except _SHAPE_ERRORS as exc:
+                _skip(report, path, offset, line, f"invalid OTLP log data: {exc!r}")
+                continue
             report.requests += 1
-            batch.extend(_records(request))
+            batch.extend(records)
             if len(batch) >= _BATCH_RECORDS:
                 report.records += _export(store, batch)
                 batch = []
@@ -141,7 +150,10 @@ def _expand(inputs: Sequence[str | os.PathLike[str]]) -> Iterator[Path]:
             yield path
 
 
-def _requests(path: Path, report: IngestReport) -> Iterator[dict[str, Any]]:
+def _requests(
+    path: Path, report: IngestReport
+) -> Iterator[tuple[dict[str, Any], int, int | None]]:
+    """Yield each decoded request with its byte offset and line number (JSON lines)."""
     data = path.read_bytes()
     if data.startswith(ZSTD_MAGIC):
         data = _decompress_whole(path, data, report)
@@ -177,7 +189,7 @@ def _zstd_decompress(data: bytes) -> bytes:
 
 def _json_lines(
     path: Path, data: bytes, report: IngestReport
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[tuple[dict[str, Any], int, int | None]]:
     offset = 0
     for number, line in enumerate(data.split(b"\n"), start=1):
         start = offset
@@ -188,12 +200,12 @@ def _json_lines(
         if isinstance(request, str):
             _skip(report, path, start, number, request)
             continue
-        yield request
+        yield request, start, number
 
 
 def _length_prefixed(
     path: Path, data: bytes, report: IngestReport
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[tuple[dict[str, Any], int, int | None]]:
     offset = 0
     while offset < len(data):
         if len(data) - offset < 4:
@@ -216,7 +228,7 @@ def _length_prefixed(
         if isinstance(request, str):
             _skip(report, path, offset, None, request)
         else:
-            yield request
+            yield request, offset, None
         offset += 4 + size
 
 
@@ -236,7 +248,7 @@ def _decode_payload(payload: bytes) -> dict[str, Any] | str:
 def _parse_json(raw: bytes) -> dict[str, Any] | str:
     try:
         request = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         return f"invalid OTLP JSON: {exc}"
 
     if not isinstance(request, dict) or not isinstance(
@@ -362,7 +374,7 @@ def _any_value(raw: Any) -> Any:
     if "doubleValue" in raw:
         return float(raw["doubleValue"])
     if "bytesValue" in raw:
-        return base64.b64decode(raw["bytesValue"])
+        return base64.b64decode(raw["bytesValue"], validate=True)
     if "arrayValue" in raw:
         return [
             _any_value(item) for item in (raw["arrayValue"] or {}).get("values") or ()

@@ -416,7 +416,9 @@ def _memoizable(key: tuple[Any, ...]) -> bool:
     for value in key[0]:
         if value.__class__ is str:
             total += len(value)
-        elif value.__class__ is float and value != value:
+        elif value.__class__ is float and (value != value or value == 0.0):
+            # NaN never equals itself, and -0.0 equals 0.0 but passes through
+            # as different text, so neither is a usable memo key.
             return False
 
     return total <= _MAX_MEMO_KEY_CHARS

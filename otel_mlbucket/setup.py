@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +17,7 @@ from opentelemetry.sdk.resources import Resource
 
 from otel_mlbucket._export import CountingBatchLogRecordProcessor, SafeLogRecordExporter
 from otel_mlbucket._spec import BucketSpec
+from otel_mlbucket._stats import AtomicCounter
 from otel_mlbucket.processor import QUIET, BucketingProcessor
 
 try:
@@ -26,6 +29,8 @@ except ImportError:
     from opentelemetry.sdk._logs import LoggingHandler  # type: ignore[assignment]
 
 _logger = logging.getLogger(__name__)
+
+_REPORT_INTERVAL_SECONDS = 60.0
 
 PROTOCOLS = ("grpc", "http/protobuf")
 _OWN_LOGGERS = ("otel_mlbucket", "opentelemetry")
@@ -39,16 +44,47 @@ class BucketingLoggingHandler(LoggingHandler):
     """The OpenTelemetry logging handler, minus records that would feed back.
 
     Drops records of the `otel_mlbucket` and `opentelemetry` loggers (and their
-    children) and anything logged while a bucketing processor runs on the same
-    thread, so that neither this package nor the SDK logs into the pipeline they are
-    part of.
+    children) and anything logged on a thread while a bucketing processor logs a
+    warning, so that neither this package nor the SDK logs into the pipeline they
+    are part of.
+
+    A record whose translation raises (an `extra` value whose `__str__` raises, a
+    dict nested too deep for the SDK's attribute cleaning) is dropped and counted in
+    `records_dropped` instead of raising into the caller of `logging`, and the first
+    such error per minute is printed to stderr the way stdlib handlers report theirs.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._dropped = AtomicCounter()
+        self._reported_at = -_REPORT_INTERVAL_SECONDS
+
+    @property
+    def records_dropped(self) -> int:
+        """Records that could not be translated into OpenTelemetry log records."""
+        return self._dropped.value
 
     def filter(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
         if QUIET.active or _is_own_logger(record.name):
             return False
 
         return bool(super().filter(record))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            super().emit(record)
+        except Exception as exc:  # noqa: BLE001 - logging must not raise into the app
+            self._dropped.increment()
+            now = time.monotonic()
+            if now - self._reported_at >= _REPORT_INTERVAL_SECONDS:
+                self._reported_at = now
+                print(
+                    f"otel_mlbucket: dropped a log record of logger {record.name!r} that "
+                    f"OpenTelemetry cannot translate ({exc!r}); {self.records_dropped} "
+                    "dropped so far. Pass attribute values that are str, bool, int, "
+                    "float or bytes, or sequences and mappings of those.",
+                    file=sys.stderr,
+                )
 
 
 @dataclass
@@ -87,6 +123,7 @@ class BucketedLogging:
             "export_repaired": sum(e.records_repaired for e in self.exporters),
             "export_dropped": sum(e.records_dropped for e in self.exporters),
             "export_failed": sum(e.records_failed for e in self.exporters),
+            "handler_dropped": getattr(self.handler, "records_dropped", 0),
         }
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:

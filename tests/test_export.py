@@ -274,3 +274,48 @@ def test_safe_exporter_delegates_flush_and_shutdown():
     assert exporter.force_flush(1234) is True
     exporter.shutdown()
     assert calls == [("flush", 1234), ("shutdown", None)]
+
+
+class _KeyWithoutText:
+    def __str__(self):
+        raise RuntimeError("no text")
+
+
+def test_record_whose_repair_raises_dropped_alone():
+    inner = _EncodingExporter()
+    exporter = SafeLogRecordExporter(inner)
+    batch = [_readable("before"), _readable({_KeyWithoutText(): 1}), _readable("after")]
+
+    result = exporter.export(batch)
+
+    assert result is LogRecordExportResult.SUCCESS
+    assert exporter.records_dropped == 1
+    assert len(inner.requests) == 1
+    assert encode_logs([batch[0], batch[2]]).SerializeToString() == inner.requests[0]
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "observed", "expected_timestamp"),
+    [(2**64, 5, None), (-1, 5, None), (7, 5, 7), (None, 5, None)],
+)
+def test_out_of_range_timestamps_repaired(timestamp, observed, expected_timestamp):
+    inner = _EncodingExporter()
+    exporter = SafeLogRecordExporter(inner)
+    batch = [_readable("x", timestamp=timestamp, observed_timestamp=observed)]
+
+    result = exporter.export(batch)
+
+    assert result is LogRecordExportResult.SUCCESS
+    assert batch[0].log_record.timestamp == expected_timestamp
+    assert batch[0].log_record.observed_timestamp == 5
+
+
+def test_out_of_range_observed_timestamp_replaced():
+    inner = _EncodingExporter()
+    exporter = SafeLogRecordExporter(inner)
+    batch = [_readable("x", timestamp=3, observed_timestamp=2**70)]
+
+    exporter.export(batch)
+
+    assert 0 < batch[0].log_record.observed_timestamp < 2**64
+    assert exporter.records_repaired == 1

@@ -219,3 +219,41 @@ def test_empty_input(tmp_path, content):
 
     assert report.records == 0
     assert report.skipped == []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"resourceLogs": [1]}',
+        '{"resourceLogs": [{"scopeLogs": "text"}]}',
+        '{"resourceLogs": [{"scopeLogs": [{"logRecords": [1, 2]}]}]}',
+        '{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"body": {"doubleValue": "abc"}}]}]}]}',
+        '{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"body": {"bytesValue": "@@"}}]}]}]}',
+        '{"resourceLogs": [{"resource": {"attributes": "x"}}]}',
+    ],
+)
+def test_wrong_shape_skipped_with_position(tmp_path, line):
+    good = json.dumps(_request(_predictions(0, 2)))
+
+    report, _ = _ingest(tmp_path, "logs.json", f"{good}\n{line}\n{good}\n".encode())
+
+    assert report.records == 4
+    assert len(report.skipped) == 1
+    assert report.skipped[0].line == 2
+    assert "invalid OTLP" in report.skipped[0].reason
+
+
+def test_deep_nesting_skipped(tmp_path):
+    body = (
+        '{"kvlistValue": {"values": [{"key": "k", "value": ' * 3000
+        + "{}"
+        + "}]}}" * 3000
+    )
+    record = (
+        '{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"body": ' + body + "}]}]}]}"
+    )
+
+    report, _ = _ingest(tmp_path, "logs.json", record.encode())
+
+    assert report.records == 0
+    assert len(report.skipped) == 1

@@ -573,3 +573,19 @@ def test_drift_onset_not_detected(tmp_path):
     assert not onset.detected
     assert onset.window_start is None
     assert onset.baseline_drifted_share == 0.0
+
+
+def test_invalid_latencies_left_out_of_percentiles(tmp_path):
+    moment = dt.datetime(2026, 5, 1, 12, tzinfo=dt.timezone.utc)
+    latencies = [5.0, 5.0, 5.0, -1000.0, -1000.0, float("nan")]
+    records = [
+        {"timestamp": moment, "attributes": {attr.INFERENCE_LATENCY_MS: value}}
+        for value in latencies
+    ]
+    write_store(tmp_path, records)
+
+    table = StoreClient(tmp_path).summary(by=[], window=None)
+
+    assert table.column("count").to_pylist() == [6]
+    assert table.column("latency_p50_ms").to_pylist() == [5.0]
+    assert table.column("latency_p99_ms").to_pylist() == [5.0]

@@ -362,6 +362,7 @@ def test_stats_keys(configured):
         "export_repaired",
         "export_dropped",
         "export_failed",
+        "handler_dropped",
     }
 
 
@@ -409,3 +410,22 @@ def test_force_flush_reaches_buffering_exporter(configured):
 
     assert flushed is True
     assert [r.log_record.body for r in exporter.get_finished_logs()] == ["buffered"]
+
+
+class _Unprintable:
+    def __str__(self):
+        raise RuntimeError("no text")
+
+
+def test_handler_drops_untranslatable_record(configured, capsys):
+    exporter = InMemoryLogRecordExporter()
+    built = configured(exporters=[exporter], attach_to="handler.app")
+    log = logging.getLogger("handler.app")
+
+    log.warning("bad extra", extra={"ml.model.name": _Unprintable()})
+    log.warning("fine")
+    built.force_flush()
+
+    assert [r.log_record.body for r in exporter.get_finished_logs()] == ["fine"]
+    assert built.stats()["handler_dropped"] == 1
+    assert "dropped a log record of logger 'handler.app'" in capsys.readouterr().err

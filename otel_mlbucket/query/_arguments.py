@@ -8,6 +8,7 @@ from typing import Any
 import pyarrow as pa
 
 from otel_mlbucket import _dimensions as dims
+from otel_mlbucket.attributes import INFERENCE_LATENCY_MS
 from otel_mlbucket._spec import BucketSpec
 from otel_mlbucket.query._errors import InvalidQueryError
 from otel_mlbucket.query._summary import SummaryInputs
@@ -85,6 +86,14 @@ def summary_inputs(spec: BucketSpec, time: dims.TimeDimension | None) -> Summary
     validation = next(
         (d for d in spec.dimensions if isinstance(d, dims.ValidationDimension)), None
     )
+    latency = next(
+        (
+            d
+            for d in spec.dimensions
+            if isinstance(d, dims.RangeDimension) and d.source == INFERENCE_LATENCY_MS
+        ),
+        None,
+    )
     return SummaryInputs(
         error_output=error_output,
         no_error_bucket=no_error,
@@ -92,4 +101,6 @@ def summary_inputs(spec: BucketSpec, time: dims.TimeDimension | None) -> Summary
         reason_output=validation.reason_output if validation else None,
         reason_buckets=(*validation.reason_buckets, "other") if validation else (),
         timezone=time.timezone if time is not None else "UTC",
+        latency_min=latency.min_value if latency is not None else None,
+        latency_max=latency.max_value if latency is not None else None,
     )

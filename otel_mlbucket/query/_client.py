@@ -83,6 +83,7 @@ class StoreClient:
         self._inputs = _arguments.summary_inputs(spec, self._time)
         dictionary_columns = [*spec.outputs(), *_arguments.EXTRA_DIMENSIONS]
         self._reader = StoreReader(self.path, self.schema, dictionary_columns)
+        self._choices: tuple[pa.Schema | None, tuple[str, ...]] = (None, ())
 
     @property
     def last_query_files(self) -> int:
@@ -263,7 +264,9 @@ class StoreClient:
         columns: Sequence[str] | None,
         dimensions: Sequence[str],
     ) -> None:
-        choices = _arguments.dimension_choices(self.spec, schema)
+        if self._choices[0] is not schema:
+            self._choices = (schema, _arguments.dimension_choices(self.spec, schema))
+        choices = self._choices[1]
         for parameter, names in (("by", dimensions), ("filters", tuple(scope.filters))):
             for name in names:
                 if name not in choices:

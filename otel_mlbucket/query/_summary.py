@@ -9,6 +9,7 @@ tests/test_query.py checks the 1% tolerance.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,6 +17,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from otel_mlbucket.query._time import Window
+
+# Constants as Arrow scalars: converting a Python value in each compute call costs a
+# failed `dateutil` import lookup when python-dateutil is not installed (pyarrow 26).
+_FALSE = pa.scalar(False)
+_FAILED = pa.scalar("failed")
+
+
+@functools.lru_cache(maxsize=256)
+def text_scalar(text: str) -> pa.Scalar:
+    """Return a cached Arrow string scalar of a bucket name."""
+    return pa.scalar(text, pa.string())
+
 
 QUANTILES = (0.5, 0.95, 0.99)
 _UNIT_NANOS = {
@@ -47,6 +60,10 @@ class SummaryInputs:
     reason_output: str | None
     reason_buckets: tuple[str, ...]
     timezone: str
+    latency_min: float | None = None
+    latency_max: float | None = None
+    """Bounds of valid latencies from the spec; values outside are left out of the
+    percentiles, as the latency dimension buckets them invalid."""
 
     def columns(self) -> list[str]:
         """Return the store columns the metrics read."""
@@ -76,6 +93,9 @@ def summarize(
         work["window_start"] = window_starts(table["time"], window, inputs.timezone)
         keys.append("window_start")
     work.update(_metric_inputs(table, inputs))
+    any_failed = "_failed" in work and bool(pc.max(work["_failed"]).as_py())
+    if any_failed:
+        work.update(_reason_inputs(table, work["_failed"], inputs))
 
     if table.num_rows == 0:
         return _empty_result(pa.table(work).schema, keys, inputs)
@@ -87,8 +107,9 @@ def summarize(
         work["_all"] = pa.repeat(pa.scalar(0, pa.int8()), table.num_rows)
     # Files have their own dictionaries; grouping needs one per key column.
     work_table = pa.table(work).unify_dictionaries()
-    grouped = work_table.group_by(group_keys).aggregate(_aggregations(inputs))
-    result = _finish(grouped, keys, inputs)
+    aggregations = _aggregations(inputs, any_failed)
+    grouped = work_table.group_by(group_keys).aggregate(aggregations)
+    result = _finish(grouped, keys, inputs, any_failed)
     order = [(name, "ascending") for name in ["window_start", *by] if name in keys]
     return result.sort_by(order) if order else result
 
@@ -118,41 +139,65 @@ def _utc_window_starts(times: pa.ChunkedArray, window: Window) -> pa.Array:
     length = window.multiple * _UNIT_NANOS[window.unit]
     # The Unix epoch is a Thursday; weeks start on the Monday 3 days before it.
     origin = -3 * _UNIT_NANOS["day"] if window.unit == "week" else 0
-    nanos = pc.subtract(times.cast(pa.int64()), origin)
+    nanos = pc.subtract(times.cast(pa.int64()), pa.scalar(origin))
     if (pc.min(nanos).as_py() or 0) < 0:
         # Integer division truncates towards zero, which is floor only from 0 up.
         return pc.floor_temporal(
             times, multiple=window.multiple, unit=window.unit, week_starts_monday=True
         )
 
-    floored = pc.add(pc.multiply(pc.divide(nanos, length), length), origin)
+    step = pa.scalar(length)
+    floored = pc.add(pc.multiply(pc.divide(nanos, step), step), pa.scalar(origin))
     return floored.cast(times.type)
 
 
 def _metric_inputs(table: pa.Table, inputs: SummaryInputs) -> dict[str, pa.Array]:
     work: dict[str, pa.Array] = {
-        "latency_ms": table["latency_ms"],
+        "latency_ms": _valid_latencies(table["latency_ms"], inputs),
         "drift_abs": table["drift_abs"],
         "drift_rel": table["drift_rel"],
     }
     if inputs.error_output is not None:
         category = table[inputs.error_output]
-        is_error = pc.fill_null(pc.not_equal(category, inputs.no_error_bucket), False)
+        no_error = text_scalar(inputs.no_error_bucket)
+        is_error = pc.fill_null(pc.not_equal(category, no_error), _FALSE)
         work["_error"] = is_error.cast(pa.int64())
     if inputs.validation_output is not None:
         failed = pc.fill_null(
-            pc.equal(table[inputs.validation_output], "failed"), False
+            pc.equal(table[inputs.validation_output], _FAILED), _FALSE
         )
         work["_failed"] = failed.cast(pa.int64())
-        reasons = table[inputs.reason_output]
-        for index, reason in enumerate(inputs.reason_buckets):
-            matches = pc.fill_null(pc.equal(reasons, reason), False)
-            work[f"_reason_{index}"] = pc.and_(failed, matches).cast(pa.int64())
 
     return work
 
 
-def _aggregations(inputs: SummaryInputs) -> list[tuple]:
+def _valid_latencies(latencies: pa.ChunkedArray, inputs: SummaryInputs) -> pa.Array:
+    valid = pc.is_finite(latencies)
+    if inputs.latency_min is not None:
+        valid = pc.and_(
+            valid, pc.greater_equal(latencies, pa.scalar(inputs.latency_min))
+        )
+    if inputs.latency_max is not None:
+        valid = pc.and_(valid, pc.less_equal(latencies, pa.scalar(inputs.latency_max)))
+
+    return pc.if_else(valid, latencies, pa.scalar(None, latencies.type))
+
+
+def _reason_inputs(
+    table: pa.Table, failed: pa.ChunkedArray, inputs: SummaryInputs
+) -> dict[str, pa.Array]:
+    """Return one 0/1 column per reason bucket of the failed validations."""
+    is_failed = failed.cast(pa.bool_())
+    reasons = table[inputs.reason_output]
+    work = {}
+    for index, reason in enumerate(inputs.reason_buckets):
+        matches = pc.fill_null(pc.equal(reasons, text_scalar(reason)), _FALSE)
+        work[f"_reason_{index}"] = pc.and_(is_failed, matches).cast(pa.int64())
+
+    return work
+
+
+def _aggregations(inputs: SummaryInputs, any_failed: bool) -> list[tuple]:
     aggregations: list[tuple] = [
         ([], "count_all"),
         ("latency_ms", "tdigest", pc.TDigestOptions(q=list(QUANTILES))),
@@ -164,13 +209,16 @@ def _aggregations(inputs: SummaryInputs) -> list[tuple]:
         aggregations.append(("_error", "sum"))
     if inputs.validation_output is not None:
         aggregations.append(("_failed", "sum"))
+    if any_failed:
         for index in range(len(inputs.reason_buckets)):
             aggregations.append((f"_reason_{index}", "sum"))
 
     return aggregations
 
 
-def _finish(grouped: pa.Table, keys: list[str], inputs: SummaryInputs) -> pa.Table:
+def _finish(
+    grouped: pa.Table, keys: list[str], inputs: SummaryInputs, any_failed: bool
+) -> pa.Table:
     count = grouped["count_all"]
     columns: dict[str, pa.Array] = {name: _plain(grouped[name]) for name in keys}
     columns["count"] = count
@@ -191,8 +239,10 @@ def _finish(grouped: pa.Table, keys: list[str], inputs: SummaryInputs) -> pa.Tab
 
     if inputs.validation_output is not None:
         columns["validation_failed_count"] = grouped["_failed_sum"]
+        # Without any failed row the per-reason sums are skipped: all are 0.
+        zeros = pa.repeat(pa.scalar(0, pa.int64()), len(count))
         for index, name in enumerate(inputs.reason_columns()):
-            columns[name] = grouped[f"_reason_{index}_sum"]
+            columns[name] = grouped[f"_reason_{index}_sum"] if any_failed else zeros
     else:
         columns["validation_failed_count"] = pa.nulls(len(count), pa.int64())
 
@@ -208,8 +258,8 @@ def _plain(column: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def _quantile(digests: pa.ChunkedArray, index: int) -> pa.ChunkedArray:
-    values = pc.list_element(digests, index)
-    nan = pc.fill_null(pc.is_nan(values), False)
+    values = pc.list_element(digests, pa.scalar(index, pa.int32()))
+    nan = pc.fill_null(pc.is_nan(values), _FALSE)
     return pc.if_else(nan, pa.scalar(None, pa.float64()), values)
 
 

@@ -7,13 +7,15 @@ reader (pyarrow.dataset, DuckDB, Polars) can read it as well.
 Layout: `<root>/day=2024-05-01/error_category=none/part-<time>-<pid>-<uuid>.parquet`
 with the default `partition_by`. Each file contains every column of `store_schema`,
 partition columns included. Partition values are percent-encoded (see
-`escape_partition_value`), names starting with `.` or `_` are temporary files,
-locks and compaction manifests that readers skip, and compaction replaces small
-files with one sorted file without a reader ever seeing a row twice (see
-`otel_mlbucket.store._compact`).
+`escape_partition_value`). Names starting with `.` or `_` are temporary files,
+locks and compaction manifests, which readers skip. Compaction replaces small files
+with one sorted file. Readers that list files with `list_data_files`, as
+`StoreClient` does, never see a row twice while it runs. A plain glob (DuckDB,
+Polars) can, between the rename of the merged file and the deletion of its inputs,
+or after a crash there until the next compaction (see `otel_mlbucket.store._compact`).
 
-The `attributes` and `resource` columns hold, as JSON objects with type tags
-(`decode_attributes`), every attribute that no typed column holds exactly: a
+The `attributes` and `resource` columns contain, as JSON objects with type tags
+(`decode_attributes`), every attribute that no typed column contains exactly: a
 string `ml.model.name` moves to `model_name_raw`, but an integer latency stays in
 the JSON as well, because `latency_ms` is a float column.
 """

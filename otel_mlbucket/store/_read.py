@@ -13,6 +13,7 @@ from otel_mlbucket.store._layout import PartitionPredicate, list_data_files
 
 _DICTIONARY = pa.dictionary(pa.int32(), pa.string())
 _MAX_CACHED_FRAGMENTS = 16_384
+_MAX_CACHED_SCHEMAS = 256
 
 
 def unify_schemas(schemas: Sequence[pa.Schema]) -> pa.Schema:
@@ -79,6 +80,8 @@ class StoreReader:
             True: ds.ParquetFileFormat(read_options=read_options),
         }
         self._fragments: dict[tuple[str, bool], ds.ParquetFileFragment] = {}
+        self._file_schemas: dict[str, pa.Schema] = {}
+        self._schemas: dict[tuple[tuple[str, ...], bool], pa.Schema] = {}
 
     def open(
         self,
@@ -100,10 +103,7 @@ class StoreReader:
         """
         files = list_data_files(self.root, predicates)
         fragments = [self._fragment(path, dictionary) for path in files]
-        found = [fragment.physical_schema for fragment in fragments]
-        schema = unify_schemas([self.expected, *found])
-        if dictionary:
-            schema = self._with_dictionaries(schema)
+        schema = self._dataset_schema(files, fragments, dictionary)
 
         dataset = ds.FileSystemDataset(
             fragments, schema, self._formats[dictionary], self._filesystem
@@ -116,21 +116,58 @@ class StoreReader:
         if fragment is None:
             if len(self._fragments) >= _MAX_CACHED_FRAGMENTS:
                 self._fragments.clear()
+                self._file_schemas.clear()
             fragment = self._formats[dictionary].make_fragment(
                 str(path), self._filesystem
             )
             fragment.ensure_complete_metadata()
             self._fragments[key] = fragment
+            self._file_schemas[key[0]] = _plain(fragment.physical_schema)
 
         return fragment
 
-    def _with_dictionaries(self, schema: pa.Schema) -> pa.Schema:
-        for name in self._dictionary_columns:
-            index = schema.get_field_index(name)
-            if index >= 0 and pa.types.is_string(schema.field(index).type):
-                schema = schema.set(index, pa.field(name, _DICTIONARY))
+    def _dataset_schema(
+        self,
+        files: list[Path],
+        fragments: list[ds.ParquetFileFragment],
+        dictionary: bool,
+    ) -> pa.Schema:
+        """Return the unified schema of the files, cached per set of files."""
+        key = (tuple(str(path) for path in files), dictionary)
+        schema = self._schemas.get(key)
+        if schema is not None:
+            return schema
 
+        found = [
+            self._file_schemas.get(name) or _plain(fragment.physical_schema)
+            for name, fragment in zip(key[0], fragments, strict=True)
+        ]
+        schema = unify_schemas([self.expected, *found])
+        if dictionary:
+            schema = self._with_dictionaries(schema)
+        if len(self._schemas) >= _MAX_CACHED_SCHEMAS:
+            self._schemas.clear()
+        self._schemas[key] = schema
         return schema
+
+    def _with_dictionaries(self, schema: pa.Schema) -> pa.Schema:
+        wanted = set(self._dictionary_columns)
+        fields = [
+            pa.field(field.name, _DICTIONARY)
+            if field.name in wanted and pa.types.is_string(field.type)
+            else field
+            for field in schema
+        ]
+        return pa.schema(fields)
+
+
+def _plain(schema: pa.Schema) -> pa.Schema:
+    """Return the schema with dictionary fields as their value type."""
+    for index, field in enumerate(schema):
+        if pa.types.is_dictionary(field.type):
+            schema = schema.set(index, field.with_type(field.type.value_type))
+
+    return schema
 
 
 def open_dataset(

@@ -146,7 +146,9 @@ class RowBuffer:
         typed: dict[str, Any] = {}
         for column, name in TEXT_ATTRIBUTES.items():
             value = values.get(name)
-            if value.__class__ is str:
+            if value is None:
+                typed[column] = None
+            elif value.__class__ is str:
                 typed[column] = value if value.isascii() else repair_utf8(value)
                 consumed.add(name)
             else:
@@ -154,7 +156,9 @@ class RowBuffer:
                 typed[column] = text if text.__class__ is str else None
         for column, name in FLOAT_ATTRIBUTES.items():
             value = values.get(name)
-            if value.__class__ is float and math.isfinite(value):
+            if value is None:
+                typed[column] = None
+            elif value.__class__ is float and math.isfinite(value):
                 typed[column] = value
                 consumed.add(name)
             else:
