@@ -7,8 +7,8 @@ import os
 import threading
 import weakref
 from collections import Counter
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 _LOCK_OWNERS: weakref.WeakSet[Any] = weakref.WeakSet()

@@ -139,7 +139,7 @@ def test_corrupt_json_line_skipped_with_position(tmp_path):
     good = json.dumps(_request(_predictions(0, 2)))
     content = f"{good}\n{{not json\n{good}\n".encode()
 
-    report, store = _ingest(tmp_path, "logs.json", content)
+    report, _ = _ingest(tmp_path, "logs.json", content)
 
     assert report.records == 4
     assert len(report.skipped) == 1

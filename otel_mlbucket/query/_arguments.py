@@ -8,8 +8,8 @@ from typing import Any
 import pyarrow as pa
 
 from otel_mlbucket import _dimensions as dims
-from otel_mlbucket.attributes import INFERENCE_LATENCY_MS
 from otel_mlbucket._spec import BucketSpec
+from otel_mlbucket.attributes import INFERENCE_LATENCY_MS
 from otel_mlbucket.query._errors import InvalidQueryError
 from otel_mlbucket.query._summary import SummaryInputs
 from otel_mlbucket.store._schema import RESERVED_COLUMNS, TEXT_ATTRIBUTES
