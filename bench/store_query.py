@@ -6,7 +6,8 @@ bucketing processor) are written both to the Parquet store and to a JSON-lines f
 the way unstructured logs usually sit on disk. The three answers:
 
   store_summary  StoreClient.summary with filters on the day and model version;
-  duckdb         DuckDB SQL over the same Parquet files, hive partitioning on;
+  duckdb         DuckDB SQL computing the same summary metrics over the same
+                 Parquet files, hive partitioning on;
   jsonl_scan     Python reads every JSON line, parses it and filters.
 """
 
@@ -120,14 +121,26 @@ def _duckdb(store: Path):
 
     connection = duckdb.connect()
     pattern = str(store / "**" / "*.parquet")
+    # The same summary the store answers: every metric StoreClient.summary returns.
     query = (
-        "SELECT count(*), quantile_cont(latency_ms, 0.95) "
+        "SELECT model_version, count(*) AS count, "
+        "count_if(error_category <> 'none') AS error_count, "
+        "count_if(error_category <> 'none') / count(*) AS error_rate, "
+        "quantile_cont(latency_ms, 0.5), quantile_cont(latency_ms, 0.95), "
+        "quantile_cont(latency_ms, 0.99), avg(drift_abs), avg(drift_rel), "
+        "quantile_cont(drift_rel, 0.95), count_if(validation = 'failed'), "
+        "count_if(validation_reason = 'missing'), "
+        "count_if(validation_reason = 'corrupted'), "
+        "count_if(validation_reason = 'misaligned'), "
+        "count_if(validation_reason = 'other') "
         f"FROM read_parquet('{pattern}', hive_partitioning = true) "
-        "WHERE day = ? AND model_version = ? AND error_category = 'none'"
+        "WHERE day = ? AND model_version = ? AND error_category = 'none' "
+        "GROUP BY model_version"
     )
 
     def run() -> int:
-        run.answer = connection.execute(query, [QUESTION_DAY, "v2"]).fetchone()
+        row = connection.execute(query, [QUESTION_DAY, "v2"]).fetchone()
+        run.answer = (row[1], row[5])
         return 1
 
     return run
