@@ -154,10 +154,10 @@ def _requests(
     path: Path, report: IngestReport
 ) -> Iterator[tuple[dict[str, Any], int, int | None]]:
     """Yield each decoded request with its byte offset and line number (JSON lines)."""
-    data = path.read_bytes()
-    if data.startswith(ZSTD_MAGIC):
+    data: bytes | None = path.read_bytes()
+    if data is not None and data.startswith(ZSTD_MAGIC):
         data = _decompress_whole(path, data, report)
-        if data is None:
+    if data is None:
             return
 
     stripped = data.lstrip()
@@ -305,7 +305,9 @@ def _scope(raw: dict[str, Any]) -> InstrumentationScope:
 
 def _log_record(raw: dict[str, Any]) -> LogRecord:
     severity = _severity(raw.get("severityNumber"))
-    return LogRecord(
+    # trace_id and span_id are the SDK's way to give ids without a live span
+    # context; its typing overloads do not combine them with event_name.
+    return LogRecord(  # type: ignore[call-overload, misc]
         timestamp=_int(raw.get("timeUnixNano")),
         observed_timestamp=_int(raw.get("observedTimeUnixNano")),
         trace_id=_hex_id(raw.get("traceId")),

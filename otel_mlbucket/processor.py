@@ -152,7 +152,7 @@ class BucketingProcessor(LogRecordProcessor):
             # One function generated for this spec; `on_emit` and `_bucket` below
             # are the same logic written out, used by subclasses and as the tests'
             # reference.
-            self.on_emit = compile_on_emit(self, _FAST_ATTRIBUTES)  # type: ignore[method-assign]
+            self.on_emit = compile_on_emit(self, _FAST_ATTRIBUTES)  # type: ignore[method-assign, assignment]
 
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
         """Add bucket attributes to one record. Never raises."""
@@ -174,6 +174,7 @@ class BucketingProcessor(LogRecordProcessor):
     def _bucket(self, log_record: ReadWriteLogRecord) -> None:
         record = log_record.log_record
         attributes = record.attributes
+        values: Mapping[str, Any]
         if attributes.__class__ is BoundedAttributes and _FAST_ATTRIBUTES:
             values = attributes._dict
         else:
