@@ -188,7 +188,9 @@ def configure(
             (OTEL_BLRP_SCHEDULE_DELAY, 1000) when None.
         attach_to: The stdlib logger (or its name) that gets the handler; "" is the
             root logger and None attaches no handler.
-        level: The handler's level.
+        level: The handler's level. The target logger's level is lowered to it
+            when the logger's own level is higher or unset, so records at this
+            level reach the handler.
         set_global: Make the provider the global LoggerProvider.
 
     Returns:
