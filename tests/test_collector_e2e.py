@@ -305,6 +305,7 @@ def test_collector_down_past_retry_window(gateway: Gateway, team_receivers, otlp
     assert received == emitted_after_start
     assert exporter.failed_records == len(lost)
     assert exporter.sent_records == len(emitted_after_start)
+    assert built.stats()["export_failed"] == len(lost)
 
 
 def test_collector_restart_keeps_queued_batches(
