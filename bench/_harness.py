@@ -30,20 +30,3 @@ def interleaved(
                 samples[name].append(elapsed / items)
 
     return {name: statistics.median(values) for name, values in samples.items()}
-
-
-def ratio_spread(
-    variants: Mapping[str, Callable[[], int]],
-    numerator: str,
-    denominator: str,
-    rounds: int = 7,
-) -> tuple[float, float, float]:
-    """Return the median, min and max per-round ratio of two variants' time per item."""
-    ratios = []
-    for _ in range(rounds):
-        result = interleaved(
-            {k: variants[k] for k in (numerator, denominator)}, rounds=1
-        )
-        ratios.append(result[numerator] / result[denominator])
-
-    return statistics.median(ratios), min(ratios), max(ratios)

@@ -121,7 +121,7 @@ def _duckdb(store: Path):
 
     connection = duckdb.connect()
     pattern = str(store / "**" / "*.parquet")
-    # The same summary the store answers: every metric StoreClient.summary returns.
+    # The same summary the store computes: every metric StoreClient.summary returns.
     query = (
         "SELECT model_version, count(*) AS count, "
         "count_if(error_category <> 'none') AS error_count, "
@@ -179,7 +179,7 @@ def _p95(values: list[float]) -> float | None:
 
 
 def run(rounds: int = 5) -> dict[str, Any]:
-    """Return seconds per answer of each way, the answers and the speed ratios."""
+    """Return the seconds each way takes, their results and the speed ratios."""
     directory = Path(tempfile.mkdtemp(prefix="mlbucket-bench-"))
     try:
         store, jsonl = _write(directory)

@@ -10,7 +10,7 @@ one of three layouts, all of which this module reads:
   protobuf bytes, zstd-compressed when compression is set.
 
 A truncated or corrupt chunk is reported with its file and byte offset (and line
-number for JSON lines) and skipped; reading goes on with the next chunk where the
+number for JSON lines) and skipped. Reading goes on with the next chunk where the
 layout allows it, and stops at the first bad length prefix otherwise.
 """
 
@@ -39,8 +39,9 @@ MAX_CHUNK_BYTES = 256 * 1024 * 1024
 
 _BATCH_RECORDS = 8192
 
-# What converting a decoded request raises when its JSON has the wrong shape: a list
-# where an object belongs, "abc" as a doubleValue, bad base64, nesting too deep.
+# Exceptions that converting a decoded request raises when its JSON has the wrong
+# shape: a list where an object belongs, "abc" as a doubleValue, bad base64, nesting
+# too deep.
 _SHAPE_ERRORS = (AttributeError, TypeError, ValueError, KeyError, RecursionError)
 
 
@@ -68,7 +69,7 @@ class SkippedChunk:
 
 @dataclass
 class IngestReport:
-    """What an ingest run read.
+    """Counts of one ingest run.
 
     Attributes:
         files: Files read.
