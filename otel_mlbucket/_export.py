@@ -349,7 +349,7 @@ def _repair(log_record: Any) -> bool:
 def _repair_timestamps(log_record: Any) -> bool:
     """Replace timestamps outside the OTLP fixed64 range, which fail the whole batch.
 
-    An invalid record timestamp becomes None, so the observed timestamp stands in; an
+    An invalid record timestamp becomes None, so the observed timestamp is used. An
     invalid observed timestamp becomes the export time.
     """
     changed = False

@@ -50,8 +50,8 @@ class BucketingLoggingHandler(LoggingHandler):
 
     A record whose translation raises (an `extra` value whose `__str__` raises, a
     dict nested too deep for the SDK's attribute cleaning) is dropped and counted in
-    `records_dropped` instead of raising into the caller of `logging`, and the first
-    such error per minute is printed to stderr the way stdlib handlers report theirs.
+    `records_dropped` instead of raising into the caller of `logging`. The first
+    such error per minute is printed to stderr, the way stdlib handlers report theirs.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -89,7 +89,9 @@ class BucketingLoggingHandler(LoggingHandler):
 
 @dataclass
 class BucketedLogging:
-    """What `configure` built. Call `shutdown()` to flush and stop exporting.
+    """The provider, processor, handler and exporters that `configure` built.
+
+    Call `shutdown()` to flush and stop exporting.
 
     Attributes:
         logger_provider: The LoggerProvider with the processors in order.
