@@ -297,8 +297,18 @@ def test_bad_by_lists_valid_choices(monkeypatch, capsys, store):
     code, _, err = run_cli(monkeypatch, capsys, "--store", str(store), "--by", "nope")
 
     assert code == 2
+    assert "Invalid --by value 'nope'" in err
     assert "Valid choices:" in err
     assert "model_version" in err
+
+
+def test_bad_filter_names_option(monkeypatch, capsys, store):
+    code, _, err = run_cli(
+        monkeypatch, capsys, "--store", str(store), "--filter", "region=eu"
+    )
+
+    assert code == 2
+    assert "Invalid --filter value 'region'" in err
 
 
 def test_bad_window_lists_examples(monkeypatch, capsys, store):

@@ -113,7 +113,9 @@ def run(args: argparse.Namespace) -> int:
             filters=filters,
             now=now,
         )
-    except (InvalidQueryError, StoreNotFoundError) as exc:
+    except InvalidQueryError as exc:
+        raise UsageError(_with_option(exc)) from exc
+    except StoreNotFoundError as exc:
         raise UsageError(str(exc)) from exc
 
     _write(table, args.format, args.output)
@@ -315,3 +317,19 @@ def _is_numeric(data_type: Any) -> bool:
     import pyarrow as pa
 
     return pa.types.is_integer(data_type) or pa.types.is_floating(data_type)
+
+
+_OPTION_OF = {"filters": "--filter"}
+
+
+def _with_option(exc: Exception) -> str:
+    """Return the error's message with the query parameter named as its CLI option."""
+    message = str(exc)
+    parameter = getattr(exc, "parameter", None)
+    prefix = f"Invalid {parameter} "
+    if parameter and message.startswith(prefix):
+        name = str(parameter).split(".")[0].split("[")[0]
+        option = _OPTION_OF.get(name, "--" + name.replace("_", "-"))
+        return f"Invalid {option} value {message[len(prefix) :]}"
+
+    return message
