@@ -336,3 +336,12 @@ def test_parquet_on_terminal_needs_output(monkeypatch, capsys, store):
 
     assert code == 2
     assert "--output" in err
+
+
+def test_filter_value_outside_buckets_noted(monkeypatch, capsys, store):
+    code, _, err = run_cli(
+        monkeypatch, capsys, "--store", str(store), "--filter", "validation=bogus"
+    )
+
+    assert code == 0
+    assert "'bogus' is not a bucket of validation" in err

@@ -105,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         client = StoreClient(args.store, spec=_spec(args.spec))
+        _warn_unknown_buckets(client.spec, filters)
         table = client.summary(
             by=by,
             window=window,
@@ -149,6 +150,22 @@ def _filters(items: Sequence[str]) -> dict[str, list[str]]:
         filters.setdefault(name.strip(), []).append(value)
 
     return filters
+
+
+def _warn_unknown_buckets(spec: Any, filters: dict[str, list[str]]) -> None:
+    """Print a note for filter values that a closed bucket set cannot contain."""
+    closed = spec.bucket_values()
+    for name, values in filters.items():
+        known = closed.get(name)
+        unknown = [
+            value for value in values if known is not None and value not in known
+        ]
+        if unknown:
+            print(
+                f"Note: {', '.join(map(repr, unknown))} is not a bucket of {name}, so no "
+                f"row can match it. Buckets of {name}: {', '.join(known)}.",
+                file=sys.stderr,
+            )
 
 
 def _now(text: str | None) -> dt.datetime | None:
