@@ -52,13 +52,13 @@ def to_float(value: Any) -> Any:
     if value is None:
         return MISSING
 
-    if isinstance(value, float):
-        return float(value) if math.isfinite(value) else INVALID
+    if value.__class__ is float:
+        return value if math.isfinite(value) else INVALID
 
     if isinstance(value, bool):
         return INVALID
 
-    if isinstance(value, int):
+    if value.__class__ is int:
         try:
             return float(value)
         except OverflowError:

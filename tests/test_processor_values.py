@@ -276,3 +276,25 @@ def test_missing_resource():
     processor.on_emit(record)
 
     assert record.resource.attributes["ml.bucket.team"] == "unowned"
+
+
+class _FloatWithoutValue(float):
+    def __float__(self):
+        raise RuntimeError("no value")
+
+
+class _IntWithoutValue(int):
+    def __float__(self):
+        raise RuntimeError("no value")
+
+
+@pytest.mark.parametrize("value", [_FloatWithoutValue(12.5), _IntWithoutValue(12)])
+def test_number_subclass_raising_is_invalid(value):
+    processor = BucketingProcessor(placements={"latency": "record"})
+    record = _raw_record("ml.inference.latency_ms", value)
+
+    processor.on_emit(record)
+
+    assert record.log_record.attributes["ml.bucket.latency"] == "invalid"
+    assert processor.stats().records_failed == 0
+    assert processor.stats().unbucketable == {"latency": 1}
