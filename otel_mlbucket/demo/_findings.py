@@ -233,7 +233,7 @@ def _failures_section(findings: Findings) -> str:
     top = findings.failures.to_pylist()[0]
     share_of_all = total / findings.stored if findings.stored else 0.0
     sentence = (
-        f"Validation rejected {total:,} requests ({share_of_all:.1%} of all records); "
+        f"Validation rejected {total:,} requests ({share_of_all:.1%} of all requests); "
         f"the most common reason is {top['validation_reason']} ({top['share']:.0%})."
     )
     return f"Validation failures by reason\n{table}\n{sentence}"

@@ -99,6 +99,11 @@ def run_demo(
     result = DemoResult(store_path, emitted, findings.stored, stats, findings, seconds)
     print(format_summary(result), file=out)
     print(format_findings(findings), file=out)
+    print(
+        "\nAsk the store more: otel-mlbucket summary --store "
+        f"{store_path} --since none --by model_version,drift --window 1d",
+        file=out,
+    )
     return result
 
 
