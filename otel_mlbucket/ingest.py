@@ -159,7 +159,7 @@ def _requests(
     if data is not None and data.startswith(ZSTD_MAGIC):
         data = _decompress_whole(path, data, report)
     if data is None:
-            return
+        return
 
     stripped = data.lstrip()
     if not stripped:

@@ -218,8 +218,10 @@ class BucketingProcessor(LogRecordProcessor):
         strings, None and SeverityNumber members skip that check, because no value
         of another built-in type is equal to those.
 
-        NOTE: an object whose `__eq__` claims equality with any string (such as
-        `unittest.mock.ANY`) can still hit such an entry.
+        NOTE: an object whose `__eq__` claims equality with a stored string, such as
+        `unittest.mock.ANY` or a str subclass that compares case-insensitively, can
+        still hit such an entry and get that string's buckets. Checking the types on
+        every hit would cost about 0.25 us per record.
         """
         try:
             cached = self._memo.get(key)
