@@ -72,7 +72,7 @@ class BucketingProcessor(LogRecordProcessor):
     they win a race with the export.
 
     Per record it evaluates the dimensions that travel (placement "record" or
-    "resource") and those they read; dimensions with placement "store" are left for
+    "resource") and those they read. Dimensions with placement "store" are left for
     the store to derive. Record outputs are written as `<prefix>.<output>` attributes.
     Resource outputs replace the record's resource with a cached copy of it that also
     carries them, one cached resource per combination, so that the OTLP exporter sends
@@ -375,7 +375,7 @@ class BucketingProcessor(LogRecordProcessor):
         return self._stats.snapshot()
 
     def shutdown(self) -> None:
-        """Do nothing; the processor holds no resources."""
+        """Do nothing, because the processor has no resources to release."""
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Return True; the processor buffers nothing."""

@@ -1,6 +1,6 @@
 """A loopback OTLP logs receiver (gRPC and HTTP) for tests.
 
-It stands where a log backend's OTLP endpoint would be: it accepts
+It takes the place of a log backend's OTLP endpoint: it accepts
 ExportLogsServiceRequest messages over gRPC and over HTTP POST /v1/logs (protobuf
 or JSON), keeps them, and flattens them into one dict per log record.
 """
@@ -64,7 +64,7 @@ def flatten(request: logs_service_pb2.ExportLogsServiceRequest) -> list[dict[str
 
 @dataclass
 class OTLPReceiver:
-    """Collected requests; thread-safe. `status` sets the HTTP status to answer."""
+    """Collected requests; thread-safe. `status` sets the HTTP status of responses."""
 
     requests: list[logs_service_pb2.ExportLogsServiceRequest] = field(
         default_factory=list
