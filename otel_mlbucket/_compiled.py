@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from opentelemetry._logs import SeverityNumber
 from opentelemetry.attributes import BoundedAttributes
 
 from otel_mlbucket import _dimensions as dims
@@ -39,7 +40,8 @@ def compile_on_emit(processor: Any, fast_attributes: bool) -> Callable[[Any], No
         "EMPTY": {},
         "FLOAT_MAX": _FLOAT_MAX,
         "bisect_right": bisect.bisect_right,
-        "SEVERITIES": processor._severity_numbers,
+        "SEVERITY_NUMBER": SeverityNumber,
+        "SEVERITY_KEY": processor._severity_key,
         "MEMO_GET": processor._memo.get,
         "TYPES_OF": processor._types_of,
         "EVALUATE": processor._evaluate,
@@ -72,8 +74,10 @@ def compile_on_emit(processor: Any, fast_attributes: bool) -> Callable[[Any], No
     lines.extend(
         [
             "    severity = record.severity_number",
-            "    if severity.__class__ is int:",
-            "        severity = SEVERITIES.get(severity, severity)",
+            "    if severity.__class__ is SEVERITY_NUMBER:",
+            "        severity = severity._value_",
+            "    elif severity is not None and severity.__class__ is not int:",
+            "        severity = SEVERITY_KEY(severity)",
             f"    direct = {direct}",
             f"    key = ({raw}, severity, record.event_name, direct)",
             "    try:",

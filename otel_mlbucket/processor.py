@@ -25,9 +25,9 @@ _MAX_RESOURCES = 4096
 _MAX_MEMO = 65536
 _MAX_MEMO_KEY_CHARS = 1024
 _WARNING_INTERVAL_SECONDS = 60.0
-_MEMO_KEY_TYPES = frozenset({str, int, float, bool, type(None), SeverityNumber})
-_UNTYPED_KEY_TYPES = frozenset({str, type(None), SeverityNumber})
-_SEVERITY_NUMBERS = {member.value: member for member in SeverityNumber}
+_MEMO_KEY_TYPES = frozenset({str, int, float, bool, type(None)})
+_UNTYPED_KEY_TYPES = frozenset({str, type(None)})
+_UNTYPED_SEVERITY_TYPES = frozenset({int, type(None)})
 # Record attributes, resource bucket values, and the bucketed resource per base
 # resource (by id, with the base kept to detect a reused id).
 _Entry = tuple[dict[str, str], tuple[str, ...], dict[int, tuple[Any, Resource]]]
@@ -129,7 +129,7 @@ class BucketingProcessor(LogRecordProcessor):
             tuple(d.fast_bucket() for d in self._direct_dimensions)
         )
         self._count_bucketed = spec.stats.bucketed_incrementer()
-        self._severity_numbers = _SEVERITY_NUMBERS
+        self._severity_key = _severity_key
         self._types_of = _types_of
         self._memoized = tuple(d.compute for d in needed if not d.direct)
         self._key_sources = tuple(
@@ -181,13 +181,9 @@ class BucketingProcessor(LogRecordProcessor):
             values = attributes if attributes is not None else {}
 
         direct = self._direct(values, record)
-        severity_number = record.severity_number
-        if severity_number.__class__ is int:
-            # The severity dimension buckets 9 and SeverityNumber.INFO alike.
-            severity_number = _SEVERITY_NUMBERS.get(severity_number, severity_number)
         key = (
             tuple(map(values.get, self._key_sources)),
-            severity_number,
+            _severity_key(record.severity_number),
             record.event_name,
             direct,
         )
@@ -399,6 +395,22 @@ def _needed_dimensions(spec: BucketSpec) -> list[Any]:
     return [d for d in spec.dimensions if d.name in needed]
 
 
+def _severity_key(severity_number: Any) -> Any:
+    """Return the memo key part of a severity number.
+
+    SeverityNumber members become their int value, because Enum hashes in Python and
+    the severity dimension buckets 9 and SeverityNumber.INFO alike. Exact ints and
+    None stay. Any other type is paired with its type, so that 9.0 or True never
+    equals the int 9 or 1 of another entry.
+    """
+    if severity_number.__class__ is SeverityNumber:
+        return severity_number._value_
+    if severity_number is None or severity_number.__class__ is int:
+        return severity_number
+
+    return (severity_number.__class__, severity_number)
+
+
 def _types_of(key: tuple[Any, ...]) -> tuple[type, ...]:
     raw, severity_number, event_name, _ = key
     return (*map(type, raw), type(severity_number), type(event_name))
@@ -406,8 +418,13 @@ def _types_of(key: tuple[Any, ...]) -> tuple[type, ...]:
 
 def _typed_signature(key: tuple[Any, ...]) -> tuple[type, ...] | None:
     """Return the key's types, or None when they need no check on lookup."""
-    types = _types_of(key)
-    return None if _UNTYPED_KEY_TYPES.issuperset(types) else types
+    raw, severity, event_name, _ = key
+    untyped = (
+        _UNTYPED_KEY_TYPES.issuperset(map(type, raw))
+        and type(severity) in _UNTYPED_SEVERITY_TYPES
+        and type(event_name) in _UNTYPED_KEY_TYPES
+    )
+    return None if untyped else _types_of(key)
 
 
 def _memoizable(key: tuple[Any, ...]) -> bool:
