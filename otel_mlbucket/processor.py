@@ -86,8 +86,8 @@ class BucketingProcessor(LogRecordProcessor):
 
     Memoization: the buckets of dimensions with discrete inputs (passthrough,
     validation, rules, severity) are memoized per combination of those inputs and
-    their types; results that counted an unbucketable or overflowed value are not,
-    so every occurrence is counted. Time, range, drift and feature type buckets are
+    their types. Results that counted an unbucketable or overflowed value are not
+    memoized, so every occurrence is counted. Time, range, drift and feature type buckets are
     computed for every record.
 
     Contract: `on_emit` never raises and is safe to call from many threads at once.

@@ -184,7 +184,8 @@ def configure(
         store_path: Directory of an embedded Parquet store to write, or None.
         store_options: Keyword arguments for `ParquetLogExporter`.
         exporters: More exporters, each batched.
-        max_queue_size: Records each batch queue holds before it drops and counts.
+        max_queue_size: Capacity of each batch queue in records; past it, records
+            are dropped and counted.
             Defaults to OTEL_BLRP_MAX_QUEUE_SIZE, then 65536.
         schedule_delay_millis: Delay between batch exports in ms; the SDK default
             (OTEL_BLRP_SCHEDULE_DELAY, 1000) when None.
